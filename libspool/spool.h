@@ -1,0 +1,277 @@
+/*
+ * spool.h - the mailbox store: locking, delivery, reading and rewriting
+ * of traditional mbox files (/var/mail/USER and folders).
+ *
+ * Contract for every function here:
+ *  - returns 0 on success, -1 on failure with *err filled (class, RFC 3463
+ *    status and a message fit for syslog);
+ *  - never prints, never exits, never leaves a lock held on a failure path;
+ *  - no global state: two mailboxes may be open side by side.
+ *
+ * Format written: mboxrd.  A message is stored as
+ *   "From SENDER Www Mmm dd hh:mm:ss yyyy\n" headers "\n" body "\n"
+ * with LF line ends, every body or header line matching /^>*From / given
+ * one more '>', and one blank line after the message.
+ * Format read: mboxrd, mboxo (Postfix), and files with Content-Length
+ * (which is ignored: the separator rule decides).  A message starts only at
+ * a "From " line that follows a blank line or the start of the file and
+ * that looks like a separator (a sender and a parsable date).
+ *
+ * The "served" form of a message is what POP3 and IMAP clients see: the
+ * stored bytes with one '>' removed from each /^>+From / line, the private
+ * state headers (see SP_STATE_HEADERS) left out, and every line end CRLF
+ * (an LF preceded by CR stays as is).  Delivering a message whose lines all
+ * end in CRLF and reading it back served gives the same bytes, except that a
+ * message not ending in a line end gets one (mbox cannot store otherwise).
+ */
+#ifndef SPOOL_SPOOL_H
+#define SPOOL_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "params.h"
+
+/* Headers that hold mailbox state.  They are stripped from new mail at
+ * delivery (nobody can forge them), never served to clients, and rewritten
+ * by sp_sync(). */
+#define SP_STATE_HEADERS \
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase", \
+	"Content-Length", "X-UIDL"
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum sp_class {
+	SP_OK = 0,
+	SP_TEMPFAIL,		/* try again later: 4xx, -ERR [SYS/TEMP], NO */
+	SP_PERMFAIL,		/* will not work: 5xx, -ERR [SYS/PERM] */
+	SP_BUSY			/* mailbox locked by someone else: [IN-USE] */
+};
+
+struct sp_err {
+	enum sp_class cls;
+	char dsn[8];		/* RFC 3463 code, e.g. "4.3.0", "5.2.2" */
+	char msg[256];		/* one line, no secrets, safe for syslog */
+};
+
+/* ---- names ------------------------------------------------------------- */
+
+/*
+ * sp_user_valid - is NAME acceptable as a mailbox (user) name?  Refuses the
+ * empty string, anything over SP_USER_MAX, '/', a leading '.', "..", control
+ * characters, bytes >= 0x80, and spaces.  Returns 1 or 0.
+ */
+int sp_user_valid(const char *name);
+
+/* ---- locking ----------------------------------------------------------- */
+
+/*
+ * A lock on one mailbox file, by Debian Policy 11.6: an fcntl lock on the
+ * file and the dotlock PATH.lock, both taken non-blocking with up to
+ * SP_LOCK_TRIES randomised retries.  The dotlock is made NFS-safe (unique
+ * temporary file, link(), st_nlink == 2 check, O_EXCL fallback where link()
+ * is refused); it holds our pid.  A dotlock older than SP_DOTLOCK_STALE_SEC,
+ * or whose pid is dead on this host, is removed.  While we hold a dotlock a
+ * tiny guardian process waits on a pipe and removes the dotlock if we die
+ * (even by SIGKILL), so no stale dotlock is left behind.
+ *
+ * If the spool directory is not writable by our effective ids but is
+ * group-writable by a group in our saved set (group mail after a privilege
+ * drop), the lock functions raise that group only around the creation and
+ * removal of the dotlock.  Where the directory cannot be written at all the
+ * dotlock is skipped with fcntl alone (documented in README).
+ */
+enum sp_lockmode {
+	SP_LOCK_SHARED,		/* fcntl read lock; waits while a dotlock is held */
+	SP_LOCK_EXCL		/* fcntl write lock + dotlock */
+};
+
+struct sp_lock;		/* opaque */
+
+/* Lock the open file FD whose path is PATH.  *lock_r is set on success. */
+int sp_lock(int fd, const char *path, enum sp_lockmode mode,
+    struct sp_lock **lock_r, struct sp_err *err);
+/* Release and free; sets *lock to NULL.  Safe on NULL. */
+void sp_unlock(struct sp_lock **lock);
+
+/* ---- delivery ---------------------------------------------------------- */
+
+struct sp_target {
+	const char *path;	/* the mailbox file, e.g. /var/mail/etudiant */
+	uid_t uid;		/* required owner; (uid_t)-1: the caller's euid */
+	gid_t gid;		/* group for a new mailbox; (gid_t)-1: caller's egid */
+	long long max_bytes;	/* mailbox size cap after append; 0 = none */
+};
+
+/*
+ * sp_deliver - append one message, all or nothing.
+ *
+ * MSG/LEN is the message (headers, blank line, body) with CRLF or LF line
+ * ends; CR LF is stored as LF.  FROM is the envelope sender for the
+ * separator line ("" or NULL gives MAILER-DAEMON); WHEN its date.
+ * Private state headers are removed from the header section, From_ lines
+ * are quoted (mboxrd), a final newline and the blank line are added.
+ *
+ * The mailbox is opened with O_NOFOLLOW and refused unless it is a regular
+ * file with one link owned by t->uid; a missing one is created with
+ * O_EXCL, mode 0600, group t->gid.  After locking, lstat/fstat are compared
+ * (dev, ino, nlink).  Any pending rewrite journal is recovered first.  Data is
+ * written, fsync()ed, and only then unlocked; on any failure (ENOSPC, EFBIG,
+ * EDQUOT, EIO, a signal) the file is truncated back to its size before the
+ * append while still locked.  Error mapping follows Postfix: ENOSPC and
+ * unknown errors are temporary (4.3.0), EFBIG/EDQUOT and the cap permanent
+ * (5.2.2), a refused mailbox permanent (5.2.0 or 5.1.1).
+ */
+int sp_deliver(const struct sp_target *t, const char *from, time_t when,
+    const char *msg, size_t len, struct sp_err *err);
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* Message flags (IMAP system flags); stored in Status / X-Status. */
+enum {
+	SP_SEEN		= 1 << 0,	/* Status: R */
+	SP_ANSWERED	= 1 << 1,	/* X-Status: A */
+	SP_FLAGGED	= 1 << 2,	/* X-Status: F */
+	SP_DELETED	= 1 << 3,	/* X-Status: D */
+	SP_DRAFT	= 1 << 4,	/* X-Status: T */
+	SP_RECENT	= 1 << 5,	/* no Status: O yet; cleared by sp_sync */
+	SP_EXPUNGE	= 1 << 6	/* not a flag: remove at the next sp_sync */
+};
+
+/* What the index knows of one message.  Offsets are in the file. */
+struct sp_msg {
+	off_t from_off;		/* the "From " separator line */
+	off_t hdr_off;		/* first header line */
+	off_t body_off;		/* first body byte (after the blank line) */
+	off_t end_off;		/* end of the body, before the separator blank */
+	uint64_t size;		/* served size: octets sent, CRLF, unquoted */
+	uint64_t hdr_size;	/* served size of the header incl. blank line */
+	uint32_t body_lines;	/* lines in the body */
+	uint32_t uid;		/* X-UID, or assigned in file order */
+	uint32_t flags;		/* SP_* above */
+	uint32_t keywords;	/* bit i = keyword i of sp_keyword() */
+	time_t internaldate;	/* date of the From_ line (UTC) */
+};
+
+struct sp_mbox;		/* opaque */
+
+enum sp_openflags {
+	SP_RDONLY = 0,		/* never rewrite (IMAP EXAMINE) */
+	SP_RDWR = 1,		/* sp_sync() allowed */
+	SP_CREATE = 2		/* a missing file opens as an empty mailbox */
+};
+
+/*
+ * sp_open - open PATH and index it in one pass at memory speed, under a
+ * shared lock (released on return: the index stays valid until the file
+ * changes, which sp_refresh() notices).  A pending rewrite journal is
+ * recovered first (under the exclusive lock).  Memory is O(messages): the
+ * file is scanned through a bounded window, never held whole.  Messages
+ * without X-UID get UIDs from X-IMAPbase's next UID in file order, so every
+ * process computes the same UIDs; a missing or inconsistent X-IMAPbase gives
+ * a new UIDVALIDITY.
+ */
+int sp_open(const char *path, int flags, struct sp_mbox **mb_r,
+    struct sp_err *err);
+void sp_close(struct sp_mbox **mb);
+
+uint32_t sp_count(const struct sp_mbox *mb);
+/* Message I (0-based, I < sp_count); the pointer is valid until the next
+ * sp_refresh or sp_sync. */
+const struct sp_msg *sp_msg(const struct sp_mbox *mb, uint32_t i);
+uint32_t sp_uidvalidity(const struct sp_mbox *mb);
+uint32_t sp_uidnext(const struct sp_mbox *mb);
+/* Keyword I (0-based) of the mailbox, NULL past the end. */
+const char *sp_keyword(const struct sp_mbox *mb, unsigned i);
+/* Index of keyword NAME (case-insensitive), adding it if CREATE; -1 if
+ * absent or the table (SP_KEYWORDS_MAX) is full. */
+int sp_keyword_index(struct sp_mbox *mb, const char *name, int create);
+
+/* Change the in-memory state of message I (flags and keywords; SP_EXPUNGE
+ * marks it for removal).  Written by the next sp_sync(). */
+void sp_set_state(struct sp_mbox *mb, uint32_t i, uint32_t flags,
+    uint32_t keywords);
+
+/*
+ * sp_refresh - look again at the file.  Returns 0 if unchanged, 1 if mail
+ * was appended (new messages are indexed from the old end, existing indexes
+ * stay valid), 2 if the file was rewritten by someone (the index is rebuilt;
+ * in-memory state changes for messages still present, matched by UID, are
+ * kept), -1 on error.
+ */
+int sp_refresh(struct sp_mbox *mb, struct sp_err *err);
+
+/*
+ * sp_sync - write the in-memory state back, under the exclusive locks:
+ * messages marked SP_EXPUNGE are removed, state headers (Status, X-Status,
+ * X-Keywords, X-UID, and X-IMAPbase in the first message) are rewritten for
+ * every message whose state changed or that had no X-UID yet.  Messages are
+ * matched to the file by UID after a fresh scan, so mail appended by others
+ * since sp_open is kept (and indexed).  If a message is gone from the file
+ * (another program expunged it) its marks are dropped.
+ *
+ * Changes that fit the old state block (padding) are written in place, one
+ * pwrite each; otherwise the changed tail of the file is rewritten through a
+ * journal (see README, "Rewriting"), so that a SIGKILL at any point loses
+ * nothing that was not deleted.  The file is never replaced by rename.
+ * After sp_sync, message numbers change: call sp_count/sp_msg again.
+ * EXPUNGED_R, if not NULL, gets the 0-based pre-sync indexes of the removed
+ * messages in ascending order (malloc'ed, caller frees), *NEXP their count.
+ */
+int sp_sync(struct sp_mbox *mb, uint32_t **expunged_r, uint32_t *nexp,
+    struct sp_err *err);
+
+/* ---- serving ----------------------------------------------------------- */
+
+enum sp_part {
+	SP_PART_ALL,		/* header, blank line, body */
+	SP_PART_HEADER,		/* header with its terminating blank line */
+	SP_PART_BODY		/* body only */
+};
+
+/*
+ * sp_lines - call FN for each served line of PART of message I, in order,
+ * without its line end (the caller adds CRLF).  The header's terminating
+ * blank line is passed as an empty line with IN_BODY 0.  LINE points into a
+ * mapping valid only during the call.  Stops early and returns FN's value if
+ * it returns non-zero; returns 0 at the end, -1 on I/O error.
+ */
+typedef int (*sp_line_fn)(void *ctx, const char *line, size_t len,
+    int in_body);
+int sp_lines(struct sp_mbox *mb, uint32_t i, enum sp_part part,
+    sp_line_fn fn, void *ctx, struct sp_err *err);
+
+/*
+ * sp_served - the served form of PART of message I, in a malloc'ed buffer
+ * (*buf_r, *len_r), CRLF line ends.  Exactly sp_msg()->size bytes for
+ * SP_PART_ALL and hdr_size for SP_PART_HEADER.
+ */
+int sp_served(struct sp_mbox *mb, uint32_t i, enum sp_part part,
+    char **buf_r, size_t *len_r, struct sp_err *err);
+
+/*
+ * sp_raw - map the stored bytes [from_off, end_off) of message I read-only
+ * (quoting and state headers as on disk) for fast scans such as SEARCH.
+ * *p_r stays valid until sp_unmap or the next sp_refresh/sp_sync/sp_close.
+ */
+int sp_raw(struct sp_mbox *mb, uint32_t i, const char **p_r, size_t *len_r,
+    struct sp_err *err);
+void sp_unmap(struct sp_mbox *mb);
+
+/* ---- session lock ------------------------------------------------------ */
+
+/*
+ * A POP3 maildrop lock for the length of a session (RFC 1939 8) that does
+ * not block delivery: flock(LOCK_EX|LOCK_NB) on the mailbox file itself.
+ * On Linux flock and fcntl locks are independent, so smtpd, Postfix
+ * local(8), mutt and Dovecot (fcntl + dotlock) still deliver and read; a
+ * second POP3 session gets SP_BUSY in err->cls.  A missing mailbox is
+ * created empty (mode 0600) first.  sp_sync keeps the inode, so the lock
+ * stays valid across our own rewrites.
+ */
+int sp_session_lock(const char *path, int *fd_r, struct sp_err *err);
+void sp_session_unlock(int *fd);
+
+#endif
