@@ -114,6 +114,26 @@ int io_flush(struct io *io);
 void io_log_client(struct io *io, const char *line, size_t len,
     size_t mask_from);
 
+/* ---- growable string buffer ------------------------------------------- */
+
+/*
+ * sbuf - a growable byte buffer for building responses (FETCH items,
+ * ENVELOPE, ...).  Allocation failure sets OOM and makes later appends
+ * no-ops; the caller checks OOM once at the end.  Always NUL-terminated
+ * when P is not NULL.  Zero-initialise to start; sbuf_free releases.
+ */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+void sbuf_add(struct sbuf *b, const void *p, size_t n);
+void sbuf_puts(struct sbuf *b, const char *s);
+void sbuf_addc(struct sbuf *b, char c);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) ATTR_PRINTF(2, 3);
+void sbuf_reset(struct sbuf *b);	/* len = 0, keeps memory */
+void sbuf_free(struct sbuf *b);
+
 /* ---- numbers ----------------------------------------------------------- */
 
 /*

@@ -127,6 +127,31 @@ struct sp_target {
 int sp_deliver(const struct sp_target *t, const char *from, time_t when,
     const char *msg, size_t len, struct sp_err *err);
 
+/*
+ * sp_append - append N messages with their IMAP state (APPEND, COPY, MOVE),
+ * all or nothing, under one lock.  Each message is given in served form
+ * (CRLF or LF); its private state headers are dropped and ours written:
+ * Status/X-Status/X-Keywords from FLAGS and KEYWORDS, and an explicit X-UID.
+ * Before appending, UIDs of messages that have none are made persistent and
+ * X-IMAPbase's next UID is advanced in place, so the UIDs reported here are
+ * the ones every later reader sees.  *UIDVALIDITY_R and *FIRST_UID_R (the
+ * UID of msgs[0]; the others follow by one) may be NULL.  Same checks and
+ * rollback as sp_deliver; T->path must already exist unless the caller
+ * wants it created (it is, as in sp_deliver).
+ */
+struct sp_newmsg {
+	const char *data;
+	size_t len;
+	const char *from;		/* envelope sender for From_; NULL: MAILER-DAEMON */
+	time_t when;			/* internal date */
+	uint32_t flags;			/* SP_SEEN ... SP_DRAFT */
+	const char *const *keywords;	/* keyword names */
+	size_t nkeywords;
+};
+int sp_append(const struct sp_target *t, const struct sp_newmsg *msgs,
+    size_t n, uint32_t *uidvalidity_r, uint32_t *first_uid_r,
+    struct sp_err *err);
+
 /* ---- reading ----------------------------------------------------------- */
 
 /* Message flags (IMAP system flags); stored in Status / X-Status. */
@@ -221,6 +246,11 @@ int sp_refresh(struct sp_mbox *mb, struct sp_err *err);
  * messages in ascending order (malloc'ed, caller frees), *NEXP their count.
  */
 int sp_sync(struct sp_mbox *mb, uint32_t **expunged_r, uint32_t *nexp,
+    struct sp_err *err);
+
+/* The envelope sender of message I's From_ line into BUF (NUL-terminated,
+ * truncated to CAP).  Returns 0, or -1 on I/O error. */
+int sp_envelope_from(struct sp_mbox *mb, uint32_t i, char *buf, size_t cap,
     struct sp_err *err);
 
 /* ---- serving ----------------------------------------------------------- */
