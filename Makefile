@@ -101,6 +101,9 @@ $(foreach s,$(BUILT_SERVERS),$(eval $(call server_test_rules,$(s))))
 $(T)/test_%: $(T)/tests/unit/test_%.o $(T_ARCHIVES)
 	$(TCC) $(TFLAGS) -o $@ $< $(T_ARCHIVES) $(T_ARCHIVES) -lcmocka $(LDLIBS)
 
+# Keep the test objects between runs (they are intermediate files to make).
+.SECONDARY:
+
 test-bins: $(TEST_BINS)
 
 # Run every unit test; cmocka prints its summary per test program.  The run
@@ -135,7 +138,7 @@ check: deps
 # missing; without root, prints the command to run.
 DEB_PKGS = gcc clang make libc6-dev libpam0g-dev libcrypt-dev libcmocka-dev \
            mandoc xinetd python3 curl swaks fetchmail s-nail procps passwd \
-           libpam-modules libpam-runtime systemd
+           libpam-modules libpam-runtime systemd telnet openssl
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 
@@ -160,11 +163,11 @@ install: all
 	for f in $(wildcard systemd/*); do \
 		sed 's|@SBINDIR@|$(SBINDIR)|g' $$f > $(DESTDIR)$(SYSTEMDDIR)/$$(basename $$f); done
 	for f in $(wildcard pam.d/*); do install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/pam.d/; done
+	install -d -m 755 $(DESTDIR)/var/empty
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		getent passwd $(PRIV_USER) >/dev/null || \
 		useradd --system --no-create-home --home-dir /nonexistent \
 			--shell /usr/sbin/nologin $(PRIV_USER); \
-		install -d -m 755 /var/empty; \
 	fi
 
 PRIV_USER = mailsuite
