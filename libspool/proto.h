@@ -53,15 +53,22 @@ enum io_transcript { IO_TRANSCRIPT_OFF, IO_TRANSCRIPT_SYSLOG, IO_TRANSCRIPT_STDE
 struct io {
 	int rfd, wfd;
 	int idle_sec;			/* per read/write wait */
-	long long deadline;		/* CLOCK_MONOTONIC seconds; 0 = none */
+	long long deadline;		/* CLOCK_MONOTONIC seconds; 0 = none;
+					 * io_init: now + SESSION_MAX_SEC */
 	enum io_transcript transcript;
 	int transcript_quiet;		/* >0: bulk data, do not log S: lines */
 	char in[IO_IN_BUF];
 	size_t in_start, in_end;
 	char *out;			/* IO_OUT_BUF bytes */
 	size_t out_len;
-	int out_error;			/* a write failed: all later I/O fails */
+	int out_error;			/* a write failed: all later I/O fails
+					 * (IO_ERR or IO_TIMEOUT, sticky) */
 	int s_line_start;		/* transcript: next output byte starts a line */
+	size_t out_logged;		/* transcript: out[0..out_logged) seen */
+	int wfd_sock;			/* WFD is a socket: send(MSG_DONTWAIT) */
+	int wfd_oflags;			/* WFD's file status flags before io_init
+					 * (a pipe is made non-blocking; io_free
+					 * restores them); -1 if untouched */
 };
 
 /*
@@ -70,6 +77,15 @@ struct io {
  * a TCP socket (we buffer whole responses, so Nagle only adds stalls) and
  * ignores SIGPIPE.  Returns -1 only if the output buffer cannot be
  * allocated.
+ *
+ * Timeouts are deadlines given to poll(): IDLE_SEC bounds each wait for
+ * input or for the peer to take output (0 = no idle limit), DEADLINE the
+ * whole session.  Writes never block: a socket is written with
+ * MSG_DONTWAIT, a pipe is made O_NONBLOCK, so a client that stops reading
+ * gets IO_TIMEOUT like one that stops writing.  io_getline does not log:
+ * the server passes each line to io_log_client, masking what is secret.
+ * Server output is logged by io_write (whole lines, "S: ...") unless
+ * transcript_quiet is set while the bulk is written.
  */
 int io_init(struct io *io, int rfd, int wfd, int idle_sec);
 void io_free(struct io *io);
@@ -105,6 +121,8 @@ const char *io_leftover(const struct io *io, size_t *len_r);
  * large response goes out in IO_OUT_BUF-sized writes.  Errors stick: after
  * one, io_flush returns -1. */
 void io_write(struct io *io, const void *p, size_t n);
+/* (After a write error or timeout io_getline, io_read and io_skip fail at
+ * once too: out_error says which.) */
 void io_puts(struct io *io, const char *s);
 void io_printf(struct io *io, const char *fmt, ...) ATTR_PRINTF(2, 3);
 int io_flush(struct io *io);
@@ -149,9 +167,12 @@ int parse_uint(const char *s, size_t len, unsigned long long max,
 /*
  * log_open - syslog with IDENT, LOG_PID|LOG_NDELAY, facility LOG_MAIL
  * (call before chroot so /dev/log stays open); with TO_STDERR also (or
- * only, for tests) to standard error.
+ * only, for tests) to standard error.  Before log_open, messages go to
+ * standard error.  The destination is process-wide, as syslog's is.
  */
 void log_open(const char *ident, int to_stderr);
+/* Values of TO_STDERR: syslog only, syslog and stderr, stderr only. */
+enum { LOGTO_SYSLOG = 0, LOGTO_BOTH = 1, LOGTO_STDERR = 2 };
 void log_info(const char *fmt, ...) ATTR_PRINTF(1, 2);
 void log_warnx(const char *fmt, ...) ATTR_PRINTF(1, 2);
 /* As log_warnx with ": strerror(errno)" appended. */
@@ -212,7 +233,10 @@ enum auth_result { AUTH_OK, AUTH_FAIL, AUTH_TEMPFAIL };
  * passwords cost the same (a dummy crypt()) and all give AUTH_FAIL; the
  * caller sends one message for every case.  Invalid user names
  * (sp_user_valid) fail the same way.  Logs nothing secret.  On AUTH_OK
- * fills *U.
+ * fills *U.  uid 0 is refused (AUTH_FAIL), except for a passwd-file entry
+ * without ids, which means "the running user" (tests as root).
+ * AUTH_TEMPFAIL only when the backend itself fails (file unreadable, PAM
+ * error), never for a user-dependent reason.
  */
 enum auth_result auth_check(const struct auth_cfg *cfg, const char *user,
     const char *pass, struct auth_user *u);
@@ -242,7 +266,9 @@ gid_t priv_mail_gid(void);
  * priv_drop_unprivileged - for a pre-auth parser: resolve PRIV_USER, chroot
  * to the empty directory, chdir("/"), setgroups(0), setresgid, setresuid,
  * then check that root cannot be regained.  Call log_open() and tzset()
- * before.  -1 with a logged reason on any failure (the caller must exit).
+ * before.  PRIV_EMPTY_DIR must be a root-owned directory others cannot
+ * write; if it is missing, PRIV_EMPTY_DIR_FALLBACK is created (0755
+ * root).  -1 with a logged reason on any failure (the caller must exit).
  */
 int priv_drop_unprivileged(void);
 
@@ -291,15 +317,21 @@ struct privsep_login {
  * unprivileged, *PS_R set); in the parent, serves the child's requests and
  * returns PRIVSEP_LOGGED_IN with *LOGIN filled and the child's unread input
  * pushed into IO (priv_become done, keeping group mail as saved gid),
- * or PRIVSEP_ENDED / PRIVSEP_FAILED.
+ * or PRIVSEP_ENDED / PRIVSEP_FAILED.  Pending output of IO is flushed
+ * before the fork.  Not root: no split, PRIVSEP_CHILD with *PS_R NULL.
+ * The parent checks at most 10 passwords per session (defence in depth),
+ * hands over only the user it verified itself, never uid 0 (a
+ * passwd-file entry must carry uid:gid when the server runs as root).
  */
 enum privsep_role privsep_start(const struct auth_cfg *cfg, struct io *io,
     struct privsep **ps_r, struct privsep_login *login);
 
 /*
  * login_verify - check USER/PASS: through the parent if PS, else with
- * auth_check.  Applies auth_fail_delay() on failure.  Wipes nothing of the
- * caller's; the caller wipes its password buffer.
+ * auth_check.  Applies the failure delay: a failed call returns
+ * AUTH_FAIL_DELAY_SEC after it started, whatever the backend spent, so
+ * that timing does not tell unknown users from wrong passwords.  Wipes
+ * nothing of the caller's; the caller wipes its password buffer.
  */
 enum auth_result login_verify(struct privsep *ps, const struct auth_cfg *cfg,
     const char *user, const char *pass, struct auth_user *u);
@@ -307,8 +339,8 @@ enum auth_result login_verify(struct privsep *ps, const struct auth_cfg *cfg,
 /*
  * login_complete - after a successful login_verify.  With PS (the child):
  * hands the unread input of IO and RESUME/LEN to the parent and exits; it
- * never returns.  Without: becomes U's uid if we are root (not reached in
- * practice) and returns 0.
+ * never returns.  Without: becomes U's uid if we are root and not
+ * already U (not reached in practice) and returns 0, or -1.
  */
 int login_complete(struct privsep *ps, struct io *io,
     const struct auth_user *u, const void *resume, size_t len);
