@@ -38,6 +38,17 @@ append_2digits(const char *p)
 	return (p[0] - '0') * 10 + (p[1] - '0');
 }
 
+/* Days in month MON (0-11) of YEAR, proleptic Gregorian. */
+static int
+append_mdays(int year, int mon)
+{
+	static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return dim[mon] + (mon == 1 && leap);
+}
+
 int
 fold_datetime(const char *s, size_t len, time_t *t_r)
 {
@@ -75,6 +86,9 @@ fold_datetime(const char *s, size_t len, time_t *t_r)
 	    zm < 0 || p[8] != ' ' || p[11] != ':' || p[14] != ':' ||
 	    p[17] != ' ' || (p[18] != '+' && p[18] != '-') || day < 1 ||
 	    day > 31 || hh > 23 || mi > 59 || ss > 60 || zm > 59)
+		return -1;
+	/* "31-Feb-2026" is no date: refused, not rolled into March */
+	if (day > append_mdays(y1 * 100 + y2, mon))
 		return -1;
 	tm.tm_year = y1 * 100 + y2 - 1900;
 	tm.tm_hour = hh;

@@ -204,9 +204,7 @@ fold_select_msgs(struct imap_session *s, const struct imap_seqset *set,
 	return 0;
 }
 
-/* The UID set of V[0..N) (ascending) as an imap_seqset for
- * imap_mbox_expunge. */
-static int
+int
 fold_uids_to_set(const uint32_t *v, size_t n, struct imap_seqset *set)
 {
 	set->n = 0;
@@ -319,6 +317,10 @@ fold_copymove(struct imap_session *s, struct imap_cmd *c, int move)
 		goto out;
 	}
 	fold_copyuid(&code, uidv, uids, dst, n);
+	/* the new EXISTS, before the tagged reply (RFC 3501 7.4.1 allows
+	 * it here; after the completion a client would miss it) */
+	if (fold_is_selected(s, b.path))
+		imap_mbox_announce(s, 0);
 	if (move) {
 		rc = fold_move_expunge(s, c, &code, uids, n);
 	} else if (!code.oom && code.len < sizeof(c->code)) {
@@ -332,8 +334,6 @@ fold_copymove(struct imap_session *s, struct imap_cmd *c, int move)
 	} else {
 		rc = IMAP_RC_OK;
 	}
-	if (fold_is_selected(s, b.path))
-		imap_mbox_announce(s, 0);	/* the new EXISTS */
 out:
 	sbuf_free(&code);
 	free(idx);

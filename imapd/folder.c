@@ -705,6 +705,35 @@ fold_unlink_locked(const char *path, const char **why_r)
 	return rc;
 }
 
+/*
+ * DELETE of a \Noselect directory that still has mailboxes below it
+ * (RFC 3501 6.3.4: an error).  No response code: RFC 5530 has none that
+ * fits (INUSE means locked by another session, CANNOT that it can never
+ * succeed, and it will once the children are gone); HASCHILDREN is
+ * IMAP4rev2's (RFC 9051), which we do not announce.  The text teaches.
+ */
+static enum imap_rc
+fold_delete_haschildren(struct imap_cmd *c, const struct fold_box *b)
+{
+	char wire[MBX_WIRE_MAX + 1];
+	size_t n = strlen(b->name);
+	long w;
+
+	if (n > 0 && b->name[n - 1] == '/')
+		n--;
+	char name[MBX_NAME_MAX + 1];
+	memcpy(name, b->name, n);
+	name[n] = '\0';
+	w = mbx_to_wire(name, wire, sizeof(wire));
+	if (w < 0 || w > 200)
+		return imap_reply(c, IMAP_RC_NO, NULL, "That directory still "
+		    "has mailboxes in it: DELETE them first (LIST shows "
+		    "them), then the directory");
+	return imap_reply(c, IMAP_RC_NO, NULL, "%s still has mailboxes in "
+	    "it: DELETE them first (LIST \"\" \"%s/*\" shows them), then %s",
+	    wire, wire, wire);
+}
+
 enum imap_rc
 imap_cmd_delete(struct imap_session *s, struct imap_cmd *c)
 {
@@ -726,11 +755,10 @@ imap_cmd_delete(struct imap_session *s, struct imap_cmd *c)
 	if (b.kind == MBX_DIR) {
 		if (rmdir(b.path) == 0)
 			return IMAP_RC_OK;
-		return imap_reply(c, IMAP_RC_NO, errno == ENOTEMPTY ||
-		    errno == EEXIST ? "INUSE" : "CANNOT", "%s",
-		    errno == ENOTEMPTY || errno == EEXIST ? "The directory "
-		    "has children: delete them first" :
-		    "Cannot remove the directory");
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			return fold_delete_haschildren(c, &b);
+		return imap_reply(c, IMAP_RC_NO, "CANNOT",
+		    "Cannot remove the directory: %s", strerror(errno));
 	}
 	if (fold_unlink_locked(b.path, &why) == -1)
 		return imap_reply(c, IMAP_RC_NO, "CANNOT", "%s", why);
@@ -741,19 +769,104 @@ imap_cmd_delete(struct imap_session *s, struct imap_cmd *c)
 
 /*
  * RFC 3501 6.3.5: renaming INBOX moves all its messages to the new
- * mailbox and leaves INBOX empty.  Copy with fold_copy, then expunge them
- * from INBOX (through the session if INBOX is selected, so that the client
- * hears the EXPUNGEs).
+ * mailbox and leaves INBOX empty.  The messages are copied with fold_copy,
+ * then exactly the UIDs that were copied are expunged from INBOX: mail
+ * that arrives meanwhile is in neither set and stays in INBOX, and nothing
+ * is ever both copied and kept.  sp_sync matches messages by UID under
+ * the exclusive lock, so a delivery between the copy and the expunge is
+ * kept; we never hold INBOX's lock while sp_append locks the destination
+ * (two files, two locks, no nesting on one file).
  */
+
+/* Collect the sp indexes and UIDs of the messages to move from INBOX.
+ * Selected read-write: the session's own view after an announce (so the
+ * client has seen every message it will hear EXPUNGE for, and flags it
+ * changed but did not save yet come along); otherwise a fresh index. */
+static int
+fold_inbox_msgs(struct imap_session *s, struct sp_mbox *mb, int view,
+    uint32_t **idx_r, uint32_t **uids_r, size_t *n_r)
+{
+	uint32_t n = view ? s->nmsgs : sp_count(mb);
+	size_t k = 0;
+
+	*idx_r = *uids_r = NULL;
+	*n_r = 0;
+	if (n == 0)
+		return 0;
+	if ((*idx_r = calloc(n, sizeof(**idx_r))) == NULL ||
+	    (*uids_r = calloc(n, sizeof(**uids_r))) == NULL) {
+		free(*idx_r);
+		*idx_r = NULL;
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t x = view ? s->msgs[i].idx : i;
+		if (x == IMAP_GONE)
+			continue;
+		(*idx_r)[k] = x;
+		(*uids_r)[k++] = sp_msg(mb, x)->uid;
+	}
+	*n_r = k;
+	return 0;
+}
+
+static int
+fold_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Expunge the messages with UIDS[0..N) (ascending) from INBOX file MB,
+ * not selected here: marks, then sp_sync matches them by UID. */
+static int
+fold_expunge_uids(struct sp_mbox *mb, const uint32_t *uids, size_t n,
+    struct sp_err *err)
+{
+	for (uint32_t i = 0; i < sp_count(mb); i++) {
+		const struct sp_msg *m = sp_msg(mb, i);
+		size_t lo = 0, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (uids[mid] < m->uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && uids[lo] == m->uid)
+			sp_set_state(mb, i, m->flags | SP_EXPUNGE, m->keywords);
+	}
+	return sp_sync(mb, NULL, NULL, err);
+}
+
+/* The selected INBOX: expunge UIDS[0..N) (ascending) through the
+ * session, which sends the EXPUNGE responses. */
+static int
+fold_expunge_view(struct imap_session *s, const uint32_t *uids, size_t n,
+    struct sp_err *err)
+{
+	struct imap_seqset set;
+
+	if (fold_uids_to_set(uids, n, &set) == -1) {
+		snprintf(err->msg, sizeof(err->msg), "Out of memory");
+		return -1;
+	}
+	int r = imap_mbox_expunge(s, &set, 0, 0, err);
+	imap_seqset_free(&set);
+	return r;
+}
+
 static enum imap_rc
 fold_rename_inbox(struct imap_session *s, struct imap_cmd *c,
     const struct fold_box *src, const struct fold_box *dst)
 {
-	struct sp_mbox *mb = NULL;
+	struct sp_mbox *own = NULL, *mb;
 	struct sp_err err;
-	uint32_t *idx = NULL, n;
+	uint32_t *idx = NULL, *uids = NULL;
 	const char *why;
-	int fd;
+	size_t n;
+	int fd, view = fold_is_selected(s, src->path) && !s->readonly, r;
 
 	if (mbx_mkparents(s->mail_dir, dst->name, 0, &why) == -1)
 		return imap_reply(c, IMAP_RC_NO, "CANNOT", "%s", why);
@@ -763,45 +876,45 @@ fold_rename_inbox(struct imap_session *s, struct imap_cmd *c,
 		return imap_reply(c, IMAP_RC_NO, "ALREADYEXISTS",
 		    "Cannot create the new mailbox");
 	close(fd);
-	if (sp_open(src->path, SP_RDWR | SP_CREATE, &mb, &err) == -1) {
+	if (view) {
+		/* the client hears of new mail before its EXPUNGEs */
+		if (imap_mbox_announce(s, 1) == -1 ||
+		    imap_mbox_refresh(s) == -1) {
+			unlink(dst->path);
+			return imap_reply(c, IMAP_RC_NO, "UNAVAILABLE",
+			    "Cannot read INBOX");
+		}
+		mb = s->mbox;
+	} else if (sp_open(src->path, SP_RDWR | SP_CREATE, &own, &err) == 0) {
+		mb = own;
+	} else {
 		unlink(dst->path);
 		return imap_reply(c, IMAP_RC_NO, "UNAVAILABLE",
 		    "Cannot open INBOX: %s", err.msg);
 	}
-	n = sp_count(mb);
-	if (n > 0 && (idx = calloc(n, sizeof(*idx))) == NULL)
-		goto fail_mem;
-	for (uint32_t i = 0; i < n; i++)
-		idx[i] = i;
+	if (fold_inbox_msgs(s, mb, view, &idx, &uids, &n) == -1) {
+		sp_close(&own);
+		unlink(dst->path);
+		return imap_reply(c, IMAP_RC_NO, "SERVERBUG", "Out of memory");
+	}
 	if (fold_copy(mb, idx, n, dst->path, NULL, NULL, &why) == -1) {
 		free(idx);
-		sp_close(&mb);
+		free(uids);
+		sp_close(&own);
 		unlink(dst->path);
 		return imap_reply(c, IMAP_RC_NO, "CANNOT", "%s", why);
 	}
 	free(idx);
-	if (fold_is_selected(s, src->path)) {
-		sp_close(&mb);
-		if (imap_mbox_expunge(s, NULL, 0, 0, &err) == -1)
-			return imap_reply(c, IMAP_RC_NO, "SERVERBUG", "Messages "
-			    "copied, but INBOX could not be emptied: %s",
-			    err.msg);
-		return IMAP_RC_OK;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		sp_set_state(mb, i, sp_msg(mb, i)->flags | SP_EXPUNGE,
-		    sp_msg(mb, i)->keywords);
-	if (sp_sync(mb, NULL, NULL, &err) == -1) {
-		sp_close(&mb);
+	if (n > 1)
+		qsort(uids, n, sizeof(*uids), fold_uid_cmp);
+	r = n == 0 ? 0 : view ? fold_expunge_view(s, uids, n, &err) :
+	    fold_expunge_uids(mb, uids, n, &err);
+	free(uids);
+	sp_close(&own);
+	if (r == -1)
 		return imap_reply(c, IMAP_RC_NO, "SERVERBUG", "Messages copied, "
 		    "but INBOX could not be emptied: %s", err.msg);
-	}
-	sp_close(&mb);
 	return IMAP_RC_OK;
-fail_mem:
-	sp_close(&mb);
-	unlink(dst->path);
-	return imap_reply(c, IMAP_RC_NO, "SERVERBUG", "Out of memory");
 }
 
 enum imap_rc
@@ -840,5 +953,10 @@ imap_cmd_rename(struct imap_session *s, struct imap_cmd *c)
 	if (rename(src.path, dst.path) == -1)
 		return imap_reply(c, IMAP_RC_NO, "CANNOT", "Cannot rename: %s",
 		    strerror(errno));
+	/* as Dovecot and Cyrus do: subscriptions follow the mailboxes, so
+	 * that clients do not show dead folders */
+	if (mbx_subs_rename(s->mail_dir, src.name, dst.name, &why) == -1)
+		return imap_reply(c, IMAP_RC_OK, NULL, "Renamed, but the "
+		    "subscriptions were not updated: %s", why);
 	return IMAP_RC_OK;
 }

@@ -820,3 +820,74 @@ out:
 	close(dfd);		/* releases the flock */
 	return rc;
 }
+
+/* Replace in S every name FROM or FROM/... by TO or TO/...; a result
+ * that mbx_check refuses (too long, too deep) or that is there already
+ * is dropped.  *CHANGED set if anything moved. */
+static void
+mbx_subs_move(struct mbx_subs *s, const char *from, size_t fl,
+    const char *to, int *changed)
+{
+	char nn[MBX_NAME_MAX + 1];
+	const char *why;
+	size_t i = 0;
+
+	*changed = 0;
+	while (i < s->n) {
+		const char *v = s->v[i];
+		if (strncmp(v, from, fl) != 0 || (v[fl] != '\0' && v[fl] != '/')) {
+			i++;
+			continue;
+		}
+		int r = snprintf(nn, sizeof(nn), "%s%s", to, v + fl);
+		int keep = r >= 0 && (size_t)r < sizeof(nn) &&
+		    mbx_check(nn, 0, &why) == 0 && !mbx_subs_has(s, nn);
+		*changed = 1;
+		free(s->v[i]);
+		if (!keep || (s->v[i] = strdup(nn)) == NULL) {
+			memmove(s->v + i, s->v + i + 1,
+			    (s->n - i - 1) * sizeof(*s->v));
+			s->n--;
+			continue;
+		}
+		i++;
+	}
+}
+
+int
+mbx_subs_rename(const char *maildir, const char *from, const char *to,
+    const char **why_r)
+{
+	struct mbx_subs s = { NULL, 0 };
+	size_t fl = strlen(from), tl = strlen(to);
+	int dfd, changed = 0, rc = -1;
+	char f[MBX_NAME_MAX + 1], t[MBX_NAME_MAX + 1];
+
+	if (fl > MBX_NAME_MAX || tl > MBX_NAME_MAX) {
+		*why_r = "Name too long";
+		return -1;
+	}
+	/* "Archive/" names the directory Archive */
+	memcpy(f, from, fl + 1);
+	memcpy(t, to, tl + 1);
+	if (fl > 0 && f[fl - 1] == '/')
+		f[--fl] = '\0';
+	if (tl > 0 && t[tl - 1] == '/')
+		t[--tl] = '\0';
+	dfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1) {
+		*why_r = "Cannot open the mail directory";
+		return -1;
+	}
+	*why_r = "Cannot update the subscriptions file";
+	if (flock(dfd, LOCK_EX) == -1 || mbx_subs_read(dfd, &s) == -1)
+		goto out;
+	mbx_subs_move(&s, f, fl, t, &changed);
+	if (changed && mbx_subs_write(dfd, &s) == -1)
+		goto out;
+	rc = 0;
+out:
+	mbx_subs_free(&s);
+	close(dfd);		/* releases the flock */
+	return rc;
+}

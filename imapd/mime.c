@@ -613,6 +613,8 @@ mime_parse_multipart(struct mime_pctx *c, int idx, size_t pos, int depth,
 		endh = *h;		/* ended by a parent's boundary or EOF */
 		endfloor = c->floor;
 	}
+	if (full && last < 0)		/* not even one part indexed */
+		c->m->parts[idx].opaque_multi = 1;
 	if (full && last >= 0) {
 		lp = &c->m->parts[last];
 		end = mime_end_floor(c, &endh, lp->body_off, endfloor);
@@ -666,7 +668,8 @@ mime_parse_entity(struct mime_pctx *c, int idx, size_t pos, int depth,
 		if (pt->kind == MIME_K_RFC822) {
 			pt->opaque_rfc822 = 1;
 			pt->kind = MIME_K_LEAF;
-		}
+		} else if (pt->kind == MIME_K_MULTI && bnd != NULL)
+			pt->opaque_multi = 1;	/* cut at MIME_DEPTH_MAX */
 		mime_scan(c, start, NULL, h);
 	}
 	pt = &c->m->parts[idx];
@@ -781,8 +784,9 @@ mime_section(const struct mime_msg *m, const unsigned *path, size_t depth,
 	if (empty) {
 		if (what != MIME_PART && what != MIME_MIME)
 			return -1;
+		/* a multipart cut at the limits: "n.1" is its whole body */
 		*p_r = m->buf + pt->body_off;
-		*len_r = 0;
+		*len_r = pt->opaque_multi && what == MIME_PART ? pt->body_len : 0;
 		return 0;
 	}
 	switch (what) {

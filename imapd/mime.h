@@ -9,7 +9,9 @@
  * malformed input: broken or missing MIME headers give the RFC 3501
  * defaults (text/plain; charset us-ascii), and beyond MIME_DEPTH_MAX
  * nesting or MIME_PARTS_MAX parts the rest is treated as opaque content of
- * the last part.  It fails (-1) only when memory runs out.
+ * the last part (a multipart cut there shows one application/octet-stream
+ * part holding its whole body, with its real size).  It fails (-1) only
+ * when memory runs out.
  */
 #ifndef IMAPD_MIME_H
 #define IMAPD_MIME_H
@@ -23,6 +25,11 @@
 #define MIME_DEPTH_MAX	32
 /* Parts per message we index (a MIME bomb cannot cost more). */
 #define MIME_PARTS_MAX	2000
+/* Parameters of one Content-Type or Content-Disposition we report in
+ * BODYSTRUCTURE: real mail has a handful, and RFC 2231 continuations of a
+ * long file name a few dozen; more are dropped, so that one header of
+ * 100000 "x=y" cannot make a response line of megabytes. */
+#define MIME_PARAMS_MAX	128
 
 struct mime_msg;	/* opaque */
 

@@ -38,6 +38,8 @@ struct mime_part {
 	int dflt_rfc822;		/* no valid Content-Type, in a digest */
 	enum mime_kind kind;
 	int opaque_rfc822;		/* message/rfc822 beyond the limits */
+	int opaque_multi;		/* multipart beyond the limits: no
+					 * children, its body one opaque part */
 	int parent, child, next;	/* indices, -1 = none */
 	int lastchild;			/* to append in O(1) */
 	unsigned nchild;

@@ -685,7 +685,8 @@ mime_params(struct sbuf *out, const char *p, const char *end, int text,
 	size_t n = 0, cap = 0, i, j;
 	int cnt = 0, seen_charset = 0;
 
-	while (p != NULL && mime_param_next(&p, end, &pa)) {
+	while (p != NULL && n < MIME_PARAMS_MAX &&
+	    mime_param_next(&p, end, &pa)) {
 		if (n == cap) {
 			cap = cap == 0 ? 8 : cap * 2;
 			if ((nx = realloc(x, cap * sizeof(*x))) == NULL) {
@@ -830,7 +831,14 @@ mime_body_multi(const struct mime_msg *m, const struct mime_part *pt,
 	struct mime_rng t, s;
 	int c;
 
-	if (pt->child < 0) {
+	if (pt->child < 0 && pt->opaque_multi) {
+		/* cut at MIME_DEPTH_MAX / MIME_PARTS_MAX: one opaque part
+		 * holding the rest, with its real size (not "0 0": a client
+		 * must see that there are octets it can fetch as n.1) */
+		sbuf_printf(out, "(\"application\" \"octet-stream\" NIL NIL NIL "
+		    "\"7bit\" %zu", pt->body_len);
+		sbuf_puts(out, ext ? " NIL NIL NIL NIL)" : ")");
+	} else if (pt->child < 0) {
 		/* no parts at all: one empty text part, as Dovecot says */
 		sbuf_puts(out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\")"
 		    " NIL NIL \"7bit\" 0 0");

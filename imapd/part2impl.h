@@ -229,6 +229,17 @@ void mbx_subs_free(struct mbx_subs *s);
 int mbx_subs_change(const char *maildir, const char *name, int add,
     const char **why_r);
 
+/*
+ * mbx_subs_rename - after RENAME of FROM to TO (checked names; a trailing
+ * '/' is ignored), carry the subscriptions along: FROM becomes TO and
+ * FROM/x becomes TO/x, under the same flock and atomic rewrite as
+ * mbx_subs_change.  A carried name that would be too long or deep, or
+ * that is subscribed already, is dropped.  No subscriptions file: nothing
+ * to do.  0, or -1 with *WHY_R (the rename itself stands).
+ */
+int mbx_subs_rename(const char *maildir, const char *from, const char *to,
+    const char **why_r);
+
 /* ---- SEARCH programs (search.c) ---------------------------------------- */
 
 /* Nesting of OR, NOT and parenthesised groups in one SEARCH: real clients
@@ -349,5 +360,11 @@ int fold_datetime(const char *s, size_t len, time_t *t_r);
 
 /* Append the UIDs V[0..N) to B as a compact uid-set ("4:7,9"), in order. */
 void fold_uidset(struct sbuf *b, const uint32_t *v, size_t n);
+
+/* The UIDs V[0..N) (ascending) as an imap_seqset (malloc'ed ranges, free
+ * with imap_seqset_free), for imap_mbox_expunge.  0, or -1 out of
+ * memory. */
+struct imap_seqset;
+int fold_uids_to_set(const uint32_t *v, size_t n, struct imap_seqset *set);
 
 #endif

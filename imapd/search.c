@@ -389,13 +389,30 @@ srch_args(struct srch_ps *ps, struct imap_args *a, const struct srch_keydef *def
 		return 0;
 	case SA_UIDSET:
 		return srch_arg_set(ps, a, n, 1);
-	case SA_KEYWORD:
+	case SA_KEYWORD: {
+		uint32_t bit;
 		if (imap_get_atom(a, &s, &len) == -1) {
 			ps->err = "KEYWORD needs a keyword: SEARCH KEYWORD $Label1";
 			return -1;
 		}
+		/* a flag-keyword is an atom, and '\\' is no atom-char
+		 * (RFC 3501 9): "KEYWORD \Seen" is a syntax error */
+		int fr = imap_flag_parse(s, len, &bit);
+		if (fr == 1) {
+			snprintf(ps->buf, sizeof(ps->buf), "%.20s is a system "
+			    "flag, not a keyword: SEARCH %s%.20s", s,
+			    n->op == S_UNKW ? "UN" : "", s + 1);
+			ps->err = ps->buf;
+			return -1;
+		}
+		if (fr != 0) {
+			ps->err = "Not a keyword (an atom without \\): SEARCH "
+			    "KEYWORD $Label1";
+			return -1;
+		}
 		n->kw = ps->mb ? sp_keyword_index(ps->mb, s, 0) : -1;
 		return 0;
+	}
 	case SA_NOT:
 		if ((c1 = srch_key(ps, a, depth + 1)) == -1)
 			return -1;
@@ -680,14 +697,24 @@ srch_full(struct srch_msg *m)
 	return m->fstate == 1 ? m->fmime : NULL;
 }
 
-/* Kinds of body for the BODY fast path (cached per message). */
+/*
+ * Kinds of body for the BODY fast path (cached per message).  The raw scan
+ * must give exactly what mime_body_contains would (decoded text of the
+ * text parts only), so it decides alone only where the two agree:
+ *  - SB_PLAIN: one text part, 7bit/8bit/binary: the raw body IS the text,
+ *    a raw hit is a hit and a miss a miss;
+ *  - SB_MIXED_PLAIN: a composite whose text is all unencoded: a miss is a
+ *    miss (every decoded byte is in the raw body), but a hit may be in a
+ *    part header, a boundary or a base64 attachment: the parser decides;
+ *  - everything else goes to the parser.
+ */
 enum {
 	SB_UNKNOWN = 0,
-	SB_PLAIN,		/* one part, not encoded: the raw body is the text */
-	SB_ENCODED,		/* one part, base64 or quoted-printable */
+	SB_PLAIN,		/* one text part, not encoded */
+	SB_ENCODED,		/* one part, encoded or not text: the parser */
 	SB_MIXED,		/* multipart or message: not yet looked into */
-	SB_MIXED_PLAIN,		/* ... and no text part is encoded */
-	SB_MIXED_ENCODED	/* ... and some text part is encoded */
+	SB_MIXED_PLAIN,		/* ... a raw miss is a miss */
+	SB_MIXED_ENCODED	/* ... some text is encoded: the parser */
 };
 
 /* Part headers are short; a "header" we cannot bound within this many
@@ -714,7 +741,7 @@ srch_is_encoding(const char *v, size_t len)
 static int
 srch_bodykind(const char *hdr, size_t hlen)
 {
-	int composite = 0, encoded = 0;
+	int composite = 0, encoded = 0, text = 1;
 	const char *p = hdr, *end = hdr + hlen;
 
 	while (p < end) {
@@ -727,14 +754,23 @@ srch_bodykind(const char *hdr, size_t hlen)
 			size_t vl = (size_t)(p + len - v);
 			composite = (vl >= 10 && strncasecmp(v, "multipart/", 10)
 			    == 0) || (vl >= 8 && strncasecmp(v, "message/", 8) == 0);
+			/* no usable type is text/plain (RFC 2045 5.2): only a
+			 * clear non-text type is not searched; a value folded
+			 * onto the next line we do not guess at (the parser) */
+			text = vl > 0 && (strncasecmp(v, "text/", 5) == 0 ||
+			    memchr(v, '/', vl) == NULL);
 		} else if (srch_is_field(p, len, "Content-Transfer-Encoding")) {
-			encoded = srch_is_encoding(p + 26, len - 26);
+			size_t k = 26;
+			while (k < len && (p[k] == ' ' || p[k] == '\t'))
+				k++;
+			/* folded onto the next line: unsure, the parser */
+			encoded = k == len || srch_is_encoding(p + 26, len - 26);
 		}
 		p = nl ? nl + 1 : end;
 	}
 	if (composite)
 		return SB_MIXED;
-	return encoded ? SB_ENCODED : SB_PLAIN;
+	return encoded || !text ? SB_ENCODED : SB_PLAIN;
 }
 
 /* Is there a blank line ending at P (P[-1] is '\n' of an empty line)? */
@@ -773,25 +809,79 @@ srch_part_is_text(const char *b, size_t len, const char *p)
 	return (size_t)(e - ct) >= 5 && strncasecmp(ct, "text/", 5) == 0;
 }
 
-/* Has the raw body B/LEN of a composite message an encoded text part? */
+/* Is there an RFC 2047 encoded word ("=?") in P/LEN? */
 static int
-srch_encoded_text(const char *b, size_t len)
+srch_has_ew(const char *p, size_t len)
 {
-	static const char cte[] = "content-transfer-encoding:";
-	const char *p = b, *end = b + len;
+	const char *end = p + len, *q;
 
-	while ((p = srch_memcasemem(p, (size_t)(end - p), cte,
-	    sizeof(cte) - 1)) != NULL) {
-		const char *v = p + sizeof(cte) - 1;
-		const char *eol = memchr(v, '\n', (size_t)(end - v));
-		if (eol == NULL)
-			eol = end;
-		if (srch_is_encoding(v, (size_t)(eol - v)) &&
-		    srch_part_is_text(b, len, p))
+	while ((q = memchr(p, '=', (size_t)(end - p))) != NULL) {
+		if (q + 1 < end && q[1] == '?')
 			return 1;
-		p = eol;
+		p = q + 1;
 	}
 	return 0;
+}
+
+/* Do the LEN bytes at V start with WORD (ASCII case ignored)? */
+static int
+srch_starts(const char *v, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+
+	return len >= n && strncasecmp(v, word, n) == 0;
+}
+
+/* The value of the header line at P (field name NLEN bytes with its
+ * colon) up to EOL, blanks skipped. */
+static const char *
+srch_value(const char *p, size_t nlen, const char *eol)
+{
+	const char *v = p + nlen;
+
+	while (v < eol && (*v == ' ' || *v == '\t'))
+		v++;
+	return v;
+}
+
+/*
+ * Could the decoded text of composite raw body B/LEN (top-level header
+ * HDR/HLEN) hold bytes that B does not?  Yes if a text part is encoded
+ * (base64, quoted-printable), or if there is an attached message (whose
+ * header BODY searches decoded and unfolded) and B has an encoded word or
+ * a folded line.  A digest's parts are messages without saying so.  A
+ * value folded right after the colon is taken as "yes".  One Horspool
+ * pass for "content-t", the prefix of both field names: a large base64
+ * attachment is mostly skipped.
+ */
+static int
+srch_encoded_text(const char *hdr, size_t hlen, const char *b, size_t len)
+{
+	const char *p = b, *end = b + len;
+	int rfc822 = srch_memcasemem(hdr, hlen, "multipart/digest", 16) != NULL;
+
+	while ((p = srch_memcasemem(p, (size_t)(end - p), "content-t", 9)) !=
+	    NULL) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p)), *v;
+		if (eol == NULL)
+			eol = end;
+		size_t ll = (size_t)(eol - p);
+		if (srch_starts(p, ll, "content-transfer-encoding:")) {
+			v = srch_value(p, 26, eol);
+			if ((v == eol || srch_is_encoding(v, (size_t)(eol - v))) &&
+			    srch_part_is_text(b, len, p))
+				return 1;
+		} else if (srch_starts(p, ll, "content-type:")) {
+			v = srch_value(p, 13, eol);
+			if (v == eol ||
+			    srch_starts(v, (size_t)(eol - v), "message/rfc822") ||
+			    srch_starts(v, (size_t)(eol - v), "multipart/digest"))
+				rfc822 = 1;
+		}
+		p = eol;
+	}
+	return rfc822 && (srch_has_ew(b, len) || memchr(b, '\t', len) != NULL ||
+	    srch_memcasemem(b, len, "\n ", 2) != NULL);
 }
 
 /*
@@ -819,20 +909,6 @@ srch_raw(struct srch_msg *m, const char **hdr_r, size_t *hlen_r,
 	*hlen_r = bo - ho;
 	*body_r = m->rawp + bo;
 	*blen_r = m->rawlen - bo;
-	return 0;
-}
-
-/* Is there an RFC 2047 encoded word ("=?") in P/LEN? */
-static int
-srch_has_ew(const char *p, size_t len)
-{
-	const char *end = p + len, *q;
-
-	while ((q = memchr(p, '=', (size_t)(end - p))) != NULL) {
-		if (q + 1 < end && q[1] == '?')
-			return 1;
-		p = q + 1;
-	}
 	return 0;
 }
 
@@ -870,8 +946,12 @@ srch_body(const struct srch_node *n, struct srch_msg *m)
 	const char *hdr, *body;
 	size_t hlen, blen;
 	struct mime_msg *mm;
+	int hit;
 
-	if (memchr(n->needle, '\r', n->nlen) || memchr(n->needle, '\n', n->nlen))
+	/* line ends differ (LF stored, CRLF served) and mboxrd adds a '>'
+	 * before "From ": such needles are for the parser */
+	if (memchr(n->needle, '\r', n->nlen) || memchr(n->needle, '\n', n->nlen)
+	    || memchr(n->needle, '>', n->nlen))
 		goto slow;
 	if (srch_raw(m, &hdr, &hlen, &body, &blen) == -1)
 		goto slow;
@@ -879,15 +959,19 @@ srch_body(const struct srch_node *n, struct srch_msg *m)
 		m->bodykind = srch_bodykind(hdr, hlen);
 	if (m->bodykind == SB_ENCODED)
 		goto slow;
-	/* Unencoded text is stored as served (but for mboxrd quoting, which
-	 * only adds '>' before "From "): a hit in the raw body is a hit. */
-	if (srch_horspool(body, blen, (const unsigned char *)n->needle,
-	    n->nlen, n->skip, n->md2) != NULL)
-		return 1;
+	hit = srch_horspool(body, blen, (const unsigned char *)n->needle,
+	    n->nlen, n->skip, n->md2) != NULL;
+	/* one unencoded text part is stored as served: the raw answer is
+	 * the answer */
+	if (m->bodykind == SB_PLAIN)
+		return hit;
+	if (hit)		/* maybe in a part header, boundary, base64 */
+		goto slow;
 	if (m->bodykind == SB_MIXED)
-		m->bodykind = srch_encoded_text(body, blen) ? SB_MIXED_ENCODED :
+		m->bodykind = srch_encoded_text(hdr, hlen, body, blen) ?
+		    SB_MIXED_ENCODED :
 		    SB_MIXED_PLAIN;
-	if (m->bodykind != SB_MIXED_ENCODED)
+	if (m->bodykind == SB_MIXED_PLAIN)
 		return 0;
 slow:
 	mm = srch_full(m);

@@ -17,8 +17,9 @@
 
 #include "pop3.h"
 
-/* The longest autologout we accept for -t: one day. */
-#define POP3_TIMEOUT_MAX_SEC	(24 * 60 * 60)
+/* The longest autologout we accept for -t: the whole-session cap
+ * (params.h), since no session lives longer than that anyway. */
+#define POP3_TIMEOUT_MAX_SEC	SESSION_MAX_SEC
 
 static void usage(void) ATTR_NORETURN;
 

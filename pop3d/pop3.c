@@ -207,7 +207,7 @@ pop3_wrong_state(struct pop3_session *s, const char *word)
 	for (char *p = w; *p != '\0'; p++)
 		*p = (char)toupper((unsigned char)*p);
 	if (s->state == POP3_AUTHORIZATION)
-		io_printf(&s->io, "-ERR [AUTH] log in first: USER name, then "
+		io_printf(&s->io, "-ERR log in first: USER name, then "
 		    "PASS password (%s works after login)\r\n", w);
 	else
 		io_printf(&s->io, "-ERR already logged in as %s; %s is only "

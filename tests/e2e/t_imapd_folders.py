@@ -191,7 +191,9 @@ def main():
     ok(M.rename("Work", "Projects/Work"), "RENAME")
     check(os.path.isfile(os.path.join(udir, "Projects", "Work")),
           "renamed file")
-    no(M.delete("Projects"), "DELETE a parent with children")
+    d = no(M.delete("Projects"), "DELETE a parent with children")
+    check(not d[0].startswith(b"[") and b"DELETE them first" in d[0],
+          "DELETE of a parent: no response code, a lesson: %r" % d)
     no(M.delete("INBOX"), "DELETE INBOX")
     ok(M.delete("Projects/Work"), "DELETE Projects/Work")
     ok(M.delete("Projects"), "DELETE Projects")
@@ -215,8 +217,42 @@ def main():
     check(sorted(os.listdir(maildir)) == ["etudiant"],
           "stray files in the mail root: %r" % os.listdir(maildir))
     big_copy(lab, port, udir)
+    late_rename(lab, port)
     lab.stop()
     print("ok: imapd folders end to end")
+
+
+def late_rename(lab, port):
+    """RENAME INBOX while INBOX is selected and mail arrived after the
+    session's last look (audit 1, A.2): every message ends up exactly
+    once, in the new mailbox or in INBOX, never in both."""
+    sport = lab.start("smtpd")
+    M = imaplib.IMAP4("127.0.0.1", port)
+    ok(M.login("etudiant", "Etudiant1"), "LOGIN")
+    for n in range(2):
+        lab.smtp_send(sport, "a@b.c", "etudiant@localhost",
+                      "Subject: early %d\r\n\r\nhi\r\n" % n)
+    d = ok(M.select("INBOX"), "SELECT INBOX")
+    check(d == [b"2"], "INBOX before the late mail: %r" % d)
+    ok(M.noop(), "NOOP")
+    lab.smtp_send(sport, "a@b.c", "etudiant@localhost",
+                  "Subject: late\r\n\r\nhi\r\n")
+    ok(M.rename("INBOX", "Late"), "RENAME INBOX Late")
+    M.logout()
+    M = imaplib.IMAP4("127.0.0.1", port)
+    ok(M.login("etudiant", "Etudiant1"), "LOGIN")
+    subjects = []
+    for box in ("Late", "INBOX"):
+        typ, d = M.select(box)
+        check(typ == "OK", "SELECT %s %r" % (box, d))
+        if d != [b"0"]:
+            d = ok(M.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"),
+                   "FETCH " + box)
+            subjects += [x[1].strip() for x in d if isinstance(x, tuple)]
+    check(sorted(subjects) == [b"Subject: early 0", b"Subject: early 1",
+                               b"Subject: late"],
+          "after RENAME INBOX with late mail: %r" % subjects)
+    M.logout()
 
 
 def big_copy(lab, port, udir):

@@ -279,7 +279,7 @@ def t_bad_input(lab, port):
     check(c.cmd("PASS Etudiant1").startswith("-ERR give USER"), "USER with a NUL was taken")
     c.send_raw(b"X" * (10 * 1024 * 1024) + b"\r\n")
     check(c.readline().startswith("-ERR line too long"), "10 MB line")
-    check(c.cmd("STAT").startswith("-ERR [AUTH] log in first"), "STAT before login")
+    check(c.cmd("STAT").startswith("-ERR log in first: USER name, then PASS password"), "STAT before login")
     check(c.cmd("AUTH PLAIN ####").startswith("-ERR"), "AUTH bad base64")
     check(c.cmd("USER etudiant").startswith("+OK"), "USER")
     check(c.cmd("PASS Etudiant1").startswith("+OK"), "PASS")
@@ -324,6 +324,11 @@ def refuses_without_p():
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
     check(r.returncode == 1 and r.stdout.startswith(b"-ERR [SYS/PERM]")
           and b"/nonexistent/passwd" in r.stderr, "missing passwd-file: %r" % (r,))
+    # -t is bounded by the 4-hour session cap (SESSION_MAX_SEC): a longer
+    # autologout could never happen, so it is refused and the bound taught
+    r = subprocess.run([mslib.binary("pop3d"), "-t", "14401", "-p", "/nonexistent"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+    check(r.returncode == 1 and b"1 to 14400" in r.stderr, "-t 14401 accepted: %r" % (r,))
 
 
 SCENARIOS = [t_seed_session, t_poplib, t_curl, t_uidl_stable, t_dele_semantics,

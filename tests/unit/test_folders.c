@@ -341,6 +341,10 @@ test_append(void **state)
 	ts_send(t, "j APPEND Drafts \"99-Foo-2026 10:00:00 +0100\" {3+}\r\n"
 	    "abc\r\n");
 	ts_expect(t, "j BAD");
+	/* an impossible day is refused, not rolled into March */
+	ts_send(t, "j1 APPEND Drafts \"31-Feb-2026 10:00:00 +0100\" {3+}\r\n"
+	    "abc\r\n");
+	ts_expect(t, "j1 BAD");
 	ts_send(t, "k APPEND Drafts {0+}\r\n\r\n");
 	ts_expect(t, "k NO");
 	expect(t, "l APPEND Drafts", "l BAD", out, sizeof(out));
@@ -408,14 +412,31 @@ test_delete_rename(void **state)
 
 	expect(t, "a CREATE Archive/2026", "a OK", out, sizeof(out));
 	expect(t, "b CREATE Work", "b OK", out, sizeof(out));
-	expect(t, "c DELETE Archive", "c NO", out, sizeof(out));
+	/* a \\Noselect parent with children: NO, no [INUSE] (RFC 5530 says
+	 * that is another session's lock), and the text tells what to do */
+	expect(t, "c DELETE Archive", "c NO Archive still has mailboxes in "
+	    "it: DELETE them first (LIST \"\" \"Archive/*\" shows them)",
+	    out, sizeof(out));
+	expect(t, "c1 DELETE Archive/", "c1 NO Archive still", out,
+	    sizeof(out));
 	expect(t, "d DELETE INBOX", "d NO", out, sizeof(out));
 	expect(t, "e DELETE Nope", "e NO [NONEXISTENT]", out, sizeof(out));
+	expect(t, "e1 CREATE Archive/2026/Q1", "e1 NO", out, sizeof(out));
+	expect(t, "e2 SUBSCRIBE Work", "e2 OK", out, sizeof(out));
+	expect(t, "e3 SUBSCRIBE Archive/2026", "e3 OK", out, sizeof(out));
+	expect(t, "e4 SUBSCRIBE Archive", "e4 OK", out, sizeof(out));
+	expect(t, "e5 SUBSCRIBE INBOX", "e5 OK", out, sizeof(out));
 	expect(t, "f RENAME Work Play", "f OK", out, sizeof(out));
 	assert_false(file_exists(f->udir, "Work"));
 	assert_true(file_exists(f->udir, "Play"));
 	expect(t, "g RENAME Archive Old/Archive", "g OK", out, sizeof(out));
 	assert_true(file_exists(f->udir, "Old/Archive/2026"));
+	/* the subscriptions came along (audit 1, A.8) */
+	expect(t, "g1 LSUB \"\" *", "g1 OK", out, sizeof(out));
+	assert_string_equal(out, "* LSUB () \"/\" Play\n"
+	    "* LSUB () \"/\" Old/Archive/2026\n"
+	    "* LSUB (\\Noselect) \"/\" Old/Archive\n"
+	    "* LSUB () \"/\" INBOX\n");
 	expect(t, "h RENAME Play Old/Archive/2026", "h NO [ALREADYEXISTS]", out,
 	    sizeof(out));
 	expect(t, "i RENAME Nope X", "i NO [NONEXISTENT]", out, sizeof(out));
@@ -444,6 +465,129 @@ test_delete_rename(void **state)
 	ts_expect(t, "* BYE");
 	ts_expect(t, "z OK");
 	assert_int_equal(ts_finish(t), 0);
+}
+
+/*
+ * RENAME INBOX never duplicates: mail delivered after the session's last
+ * announce is moved exactly once (audit 1, A.2), and an EXAMINEd INBOX is
+ * emptied too rather than copied and kept.
+ */
+static void
+test_rename_inbox_late(void **state)
+{
+	struct fx *f = *state;
+	struct ts *t = fx_login(f);
+	char out[8192];
+
+	expect(t, "a SELECT INBOX", "a OK", out, sizeof(out));
+	assert_non_null(strstr(out, "* 3 EXISTS"));
+	expect(t, "b NOOP", "b OK", out, sizeof(out));
+	fx_deliver(f, "From: late@example.org\r\nSubject: late\r\n\r\n"
+	    "hi\r\n", 1769900000);
+	expect(t, "c RENAME INBOX Old", "c OK", out, sizeof(out));
+	/* the client heard of the late message before its EXPUNGE */
+	assert_non_null(strstr(out, "* 4 EXISTS\n"));
+	assert_non_null(strstr(out, "* 1 EXPUNGE\n"));
+	expect(t, "d STATUS Old (MESSAGES)", "d OK", out, sizeof(out));
+	assert_string_equal(out, "* STATUS Old (MESSAGES 4)\n");
+	expect(t, "e STATUS INBOX (MESSAGES)", "e OK", out, sizeof(out));
+	assert_string_equal(out, "* STATUS INBOX (MESSAGES 0)\n");
+	expect(t, "f SEARCH ALL", "f OK", out, sizeof(out));
+	assert_string_equal(out, "* SEARCH\n");
+	/* read-only INBOX: moved all the same, nothing left twice */
+	fx_deliver(f, msgs[0], 1769900100);
+	fx_deliver(f, msgs[1], 1769900200);
+	expect(t, "g EXAMINE INBOX", "g OK", out, sizeof(out));
+	fx_deliver(f, msgs[2], 1769900300);
+	expect(t, "h RENAME INBOX Older", "h OK", out, sizeof(out));
+	expect(t, "i STATUS Older (MESSAGES)", "i OK", out, sizeof(out));
+	assert_string_equal(out, "* STATUS Older (MESSAGES 3)\n");
+	expect(t, "j UNSELECT", "j OK", out, sizeof(out));
+	expect(t, "k STATUS INBOX (MESSAGES)", "k OK", out, sizeof(out));
+	assert_string_equal(out, "* STATUS INBOX (MESSAGES 0)\n");
+	/* an empty INBOX: an empty new mailbox */
+	expect(t, "l RENAME INBOX Empty", "l OK", out, sizeof(out));
+	expect(t, "m STATUS Empty (MESSAGES)", "m OK", out, sizeof(out));
+	assert_string_equal(out, "* STATUS Empty (MESSAGES 0)\n");
+	ts_send(t, "z LOGOUT\r\n");
+	ts_expect(t, "* BYE");
+	ts_expect(t, "z OK");
+	assert_int_equal(ts_finish(t), 0);
+}
+
+/*
+ * COPY into the selected mailbox with a COPYUID too long for the
+ * dispatcher's code buffer: the handler writes the tagged OK itself, and
+ * the "* N EXISTS" must still come before it (audit 1, A.4).
+ */
+static void
+test_copy_long_copyuid(void **state)
+{
+	struct fx *f = *state;
+	struct ts *t;
+	char out[8192], path[1024];
+	char *set = malloc(4096);
+	size_t len = 0;
+	FILE *fp;
+
+	mkdir(f->udir, 0700);
+	snprintf(path, sizeof(path), "%s/Many", f->udir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 1; i <= 600; i++)
+		fprintf(fp, "From x@example.org Mon Jan 16 13:09:16 2023\n"
+		    "Subject: m%d\n\nbody %d\n\n", i, i);
+	fclose(fp);
+	len = (size_t)snprintf(set, 4096, "c COPY 1");
+	for (int i = 3; i <= 599; i += 2)
+		len += (size_t)snprintf(set + len, 4096 - len, ",%d", i);
+	snprintf(set + len, 4096 - len, " Many");
+	t = fx_login(f);
+	expect(t, "a SELECT Many", "a OK", out, sizeof(out));
+	assert_non_null(strstr(out, "* 600 EXISTS"));
+	const char *r = run(t, set, out, sizeof(out));
+	assert_true(strncmp(r, "c OK [COPYUID ", 14) == 0);
+	assert_true(strlen(r) > IMAP_CODE_MAX);
+	assert_non_null(strstr(out, "* 900 EXISTS\n"));
+	expect(t, "d NOOP", "d OK", out, sizeof(out));
+	assert_null(strstr(out, "EXISTS"));
+	free(set);
+	ts_send(t, "z LOGOUT\r\n");
+	ts_expect(t, "* BYE");
+	ts_expect(t, "z OK");
+	assert_int_equal(ts_finish(t), 0);
+}
+
+/* APPEND's date-time: real calendar days only (audit 1, A.5). */
+static void
+test_datetime(void **state)
+{
+	static const struct {
+		const char *s;
+		long long t;		/* -1: refused */
+	} v[] = {
+		{ "1-Feb-1994 21:52:25 -0800", 760168345LL },
+		{ "31-Feb-2026 10:00:00 +0100", -1 },
+		{ "30-Feb-2024 10:00:00 +0000", -1 },
+		{ "29-Feb-2026 10:00:00 +0000", -1 },
+		{ "29-Feb-1900 00:00:00 +0000", -1 },
+		{ "31-Apr-2026 00:00:00 +0000", -1 },
+		{ "29-Feb-2024 00:00:00 +0000", 1709164800LL },
+		{ "29-Feb-2000 00:00:00 +0000", 951782400LL },
+		{ "31-Dec-2026 23:59:59 +0000", 1798761599LL },
+		{ " 1-Mar-2026 00:00:00 +0000", 1772323200LL },
+	};
+	time_t t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		int r = fold_datetime(v[i].s, strlen(v[i].s), &t);
+		if (v[i].t == -1) {
+			if (r != -1)
+				fail_msg("%s accepted", v[i].s);
+		} else if (r != 0 || (long long)t != v[i].t)
+			fail_msg("%s -> %d %lld", v[i].s, r, (long long)t);
+	}
 }
 
 /* A symlink planted in the mail directory is never followed. */
@@ -488,6 +632,11 @@ main(void)
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_delete_rename, fx_setup,
 		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rename_inbox_late,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_long_copyuid,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test(test_datetime),
 		cmocka_unit_test_setup_teardown(test_symlink_trap, fx_setup,
 		    fx_teardown),
 	};

@@ -310,6 +310,22 @@ test_subscriptions(void **state)
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.v[2], "ok");
 	mbx_subs_free(&s);
+	/* RENAME carries them: a -> z moves a/b, not "ab"; a name that is
+	 * there already is not doubled; "Work/" is the directory Work */
+	assert_int_equal(mbx_subs_change(maildir, "ab", 1, &why), 0);
+	assert_int_equal(mbx_subs_change(maildir, "z/b", 1, &why), 0);
+	assert_int_equal(mbx_subs_change(maildir, "a", 1, &why), 0);
+	assert_int_equal(mbx_subs_rename(maildir, "a", "z", &why), 0);
+	assert_int_equal(mbx_subs_rename(maildir, "Work/", "Play/Work", &why),
+	    0);
+	assert_int_equal(mbx_subs_load(maildir, &s), 0);
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.v[0], "Play/Work");
+	assert_string_equal(s.v[1], "ok");
+	assert_string_equal(s.v[2], "ab");
+	assert_string_equal(s.v[3], "z/b");
+	assert_string_equal(s.v[4], "z");
+	mbx_subs_free(&s);
 	ts_rmtree(d);
 	free(d);
 }

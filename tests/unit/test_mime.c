@@ -950,12 +950,11 @@ test_bomb_nested(void **state)
 	mime_bodystructure(m, 1, &out);
 	assert_false(out.oom);
 	/* MIME_DEPTH_MAX levels of multipart, then one not parsed: a
-	 * multipart without parts, shown with one empty text part */
+	 * multipart without parts, shown with one opaque part holding its
+	 * whole body, with its real size (audit 1, A.9: not "0 0") */
 	for (n = 0, p = out.p; *p == '('; p++)
 		n++;
 	assert_int_equal(n, MIME_DEPTH_MAX + 2);
-	assert_non_null(strstr(out.p, "\"7bit\" 0 0 NIL NIL NIL NIL) "
-	    "\"mixed\" (\"boundary\" \"b32\") NIL NIL NIL)"));
 	for (i = 0; i < MIME_DEPTH_MAX + 2; i++)
 		path[i] = 1;
 	/* 1.1. ... .1 (MIME_DEPTH_MAX times) is the opaque part */
@@ -963,10 +962,17 @@ test_bomb_nested(void **state)
 	    &p, &n), 0);
 	assert_true(n > 100000);
 	assert_true(memcmp(p, "--b32\r\n", 7) == 0);
-	/* its part 1 is the empty text part shown for it */
+	char want[160];
+	snprintf(want, sizeof(want), "((\"application\" \"octet-stream\" NIL "
+	    "NIL NIL \"7bit\" %zu NIL NIL NIL NIL) \"mixed\" (\"boundary\" "
+	    "\"b32\") NIL NIL NIL)", n);
+	assert_non_null(strstr(out.p, want));
+	size_t whole = n;
+	/* its part 1 is that opaque part: the same octets */
 	assert_int_equal(mime_section(m, path, MIME_DEPTH_MAX + 1, MIME_PART,
 	    &p, &n), 0);
-	assert_int_equal(n, 0);
+	assert_int_equal(n, whole);
+	assert_true(memcmp(p, "--b32\r\n", 7) == 0);
 	assert_int_equal(mime_section(m, path, MIME_DEPTH_MAX + 2, MIME_PART,
 	    &p, &n), -1);
 	assert_true(mime_body_contains(m, "THE BOTTOM"));
@@ -1005,6 +1011,39 @@ test_bomb_wide(void **state)
 	assert_int_equal(mime_section(m, path, 1, MIME_PART, &p, &n), -1);
 	assert_true(mime_body_contains(m, "part 9999"));
 	assert_false(mime_body_contains(m, "epilogue"));
+	mime_free(&m);
+	sbuf_free(&out);
+	sbuf_free(&s);
+}
+
+/* 100000 Content-Type parameters: at most MIME_PARAMS_MAX reported, so
+ * the BODYSTRUCTURE line stays small (audit 1, A.9). */
+static void
+test_params_cap(void **state)
+{
+	struct sbuf s = { 0 }, out = { 0 };
+	struct mime_msg *m;
+	size_t n = 0;
+
+	(void)state;
+	sbuf_puts(&s, "Content-Type: text/plain; charset=utf-8");
+	for (int i = 0; i < 100000; i++)
+		sbuf_printf(&s, "; p%d=v", i);
+	sbuf_puts(&s, "\r\nContent-Disposition: attachment");
+	for (int i = 0; i < 100000; i++)
+		sbuf_printf(&s, "; d%d=v", i);
+	sbuf_puts(&s, "\r\n\r\nbody\r\n");
+	assert_false(s.oom);
+	assert_int_equal(mime_parse(s.p, s.len, &m), 0);
+	mime_bodystructure(m, 1, &out);
+	assert_false(out.oom);
+	for (const char *p = out.p; (p = strstr(p, "\"v\"")) != NULL; p++)
+		n++;
+	assert_int_equal(n, 2 * (MIME_PARAMS_MAX - 1) + 1);
+	assert_non_null(strstr(out.p, "(\"charset\" \"utf-8\" \"p0\" \"v\""));
+	assert_non_null(strstr(out.p, "\"p126\" \"v\")"));
+	assert_null(strstr(out.p, "\"p127\""));
+	assert_true(out.len < 8192);
 	mime_free(&m);
 	sbuf_free(&out);
 	sbuf_free(&s);
@@ -1448,6 +1487,7 @@ main(void)
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_bomb_nested),
 		cmocka_unit_test(test_bomb_wide),
+		cmocka_unit_test(test_params_cap),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_search_headers),

@@ -235,7 +235,7 @@ test_student_mistakes(void **state)
 	assert_non_null(strstr(l, "USER"));
 	assert_non_null(strstr(l, "PASS"));
 	ts_send(t, "stat\r\n");
-	expect_line(t, "-ERR [AUTH] log in first: USER name, then PASS "
+	expect_line(t, "-ERR log in first: USER name, then PASS "
 	    "password (STAT works after login)");
 	ts_send(t, "pass Etudiant1\r\n");
 	expect_line(t, "-ERR give USER name first, then PASS password");
@@ -311,7 +311,7 @@ test_auth_state(void **state)
 	ts_send(t, "LIST\r\nRETR 1\r\nTOP 1 1\r\nDELE 1\r\nNOOP\r\nRSET\r\n"
 	    "UIDL\r\n");
 	for (int i = 0; i < 7; i++)
-		ts_expect(t, "-ERR [AUTH] log in first: USER name, then PASS");
+		ts_expect(t, "-ERR log in first: USER name, then PASS");
 	ts_send(t, "USER " "01234567890123456789012345678901234567890\r\n");
 	ts_expect(t, "-ERR argument too long (at most 40 characters)");
 	ts_send(t, "\r\n");
@@ -621,7 +621,7 @@ test_bad_input(void **state)
 	free(p);
 	ts_expect(t, "-ERR line too long");
 	ts_send(t, "NOOP\r\n");
-	ts_expect(t, "-ERR [AUTH] log in first");
+	ts_expect(t, "-ERR log in first");
 	ts_send(t, "USER etudiant\r\nPASS Etudiant1\r\n");
 	ts_expect(t, "+OK");
 	ts_expect(t, "+OK etudiant has 1 message");

@@ -257,6 +257,86 @@ test_body_text(void **state)
 	search(f, "NOT BODY the", " 4");
 }
 
+/* Send "<TAG> <CMD>" and skip everything up to its tagged OK. */
+static void
+drain(struct fx *f, const char *tag, const char *cmd, size_t n)
+{
+	const char *l;
+
+	ts_sendn(f->t, cmd, n);
+	while ((l = ts_line(f->t, 15000)) != NULL &&
+	    strncmp(l, tag, strlen(tag)) != 0)
+		;
+	assert_non_null(l);
+	if (strncmp(l + strlen(tag), " OK", 3) != 0)
+		fail_msg("%s", l);
+}
+
+static void
+append(struct fx *f, const char *msg)
+{
+	char line[8192];
+	int n = snprintf(line, sizeof(line), "A APPEND INBOX {%zu+}\r\n%s\r\n",
+	    strlen(msg), msg);
+
+	drain(f, "A", line, (size_t)n);
+}
+
+/*
+ * BODY matches decoded text only, whatever the raw fast path sees (audit
+ * 1, A.7): not the base64 of a text part, not an attachment that is not
+ * text, not the MIME headers or boundaries of parts; and it finds text
+ * that only decoding shows (an attached message's encoded Subject).
+ */
+static void
+test_body_decoded_only(void **state)
+{
+	struct fx *f = *state;
+
+	append(f, "From: x@example.org\r\nSubject: mixed\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+	    "--b1\r\nContent-Type: text/plain\r\n\r\nplain words here\r\n"
+	    "--b1\r\nContent-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQK\r\n"
+	    "--b1\r\nContent-Type: image/png\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nc2VjcmV0aW1n\r\n"
+	    "--b1--\r\n");
+	append(f, "From: x@example.org\r\nSubject: blob\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+	    "\r\nrawdata123\r\n");
+	append(f, "From: x@example.org\r\nSubject: fwd\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n"
+	    "--b2\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+	    "--b2\r\nContent-Type: message/rfc822\r\n\r\n"
+	    "From: y@example.org\r\nSubject: =?UTF-8?B?UXVhcnRlcmx5?=\r\n\r\n"
+	    "inner text\r\n--b2--\r\n");
+	append(f, "From: x@example.org\r\nSubject: folded\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type:\r\n multipart/mixed;\r\n"
+	    " boundary=\"b3\"\r\n\r\n--b3\r\nContent-Transfer-Encoding:\r\n"
+	    " base64\r\n\r\nZm9sZGVkCg==\r\n--b3--\r\n");
+	drain(f, "N", "N NOOP\r\n", 8);
+	search(f, "BODY aGVsbG8", "");		/* base64 of text */
+	search(f, "TEXT aGVsbG8", "");
+	search(f, "BODY hello", " 6");		/* ... decoded */
+	search(f, "BODY plain", " 6");
+	search(f, "BODY c2VjcmV0", "");		/* an image */
+	search(f, "BODY secretimg", "");
+	search(f, "BODY Content-Type", "");	/* part headers */
+	search(f, "BODY b1", "");		/* boundaries */
+	search(f, "BODY rawdata123", "");	/* not text */
+	search(f, "BODY quarterly", " 8");	/* decoded encoded word */
+	search(f, "BODY inner", " 8");
+	search(f, "BODY UXVhcnRlcmx5", "");
+	search(f, "BODY \">From\"", "");
+	search(f, "BODY invoice", " 3");
+	search(f, "BODY treasure", " 3");
+	/* headers folded right after the colon: no guessing */
+	search(f, "BODY Zm9sZGVk", "");
+	search(f, "BODY folded", " 9");
+}
+
 static void
 test_dates_sizes(void **state)
 {
@@ -294,6 +374,12 @@ test_errors(void **state)
 	refused(f, "SEARCH \"ALL\"", "T BAD");
 	refused(f, "SEARCH HEADER", "T BAD");
 	refused(f, "SEARCH UID x", "T BAD");
+	/* a system flag is not a keyword (RFC 3501 9: flag-keyword = atom) */
+	refused(f, "SEARCH KEYWORD \\Seen", "T BAD \\Seen is a system flag, "
+	    "not a keyword: SEARCH Seen");
+	refused(f, "SEARCH UNKEYWORD \\Deleted", "T BAD \\Deleted is a "
+	    "system flag, not a keyword: SEARCH UNDeleted");
+	refused(f, "SEARCH KEYWORD \\Recent", "T BAD Not a keyword");
 	refused(f, "SEARCH CHARSET KOI8-R ALL",
 	    "T NO [BADCHARSET (US-ASCII UTF-8)]");
 	search(f, "CHARSET us-ascii ALL", " 1 2 3 4 5");
@@ -493,6 +579,8 @@ main(void)
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_body_text, fx_setup,
 		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_body_decoded_only,
+		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_dates_sizes, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_errors, fx_setup,
