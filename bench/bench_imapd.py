@@ -8,7 +8,9 @@ Measured, per mailbox:
             the index is built by one scan; new messages are claimed as
             \\Recent and their "Status: O" written at once)
   select2   the same again (second open, median of 3)
-  fetch     FETCH 1:* (FLAGS UID RFC822.SIZE)
+  fetch     FETCH 1:* (FLAGS UID RFC822.SIZE); each FETCH is timed on its
+            first run and as the median of 3 repeats (Dovecot's cache is
+            filled by the first run: its repeats are the "indexed" figure)
   fetchenv  FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)
   fetchbs   FETCH 1:* (ENVELOPE BODYSTRUCTURE)
   rss       peak RSS (VmHWM) of the session's process, read before LOGOUT
@@ -207,10 +209,19 @@ def measure(port, count):
         if len(s2s) < 3:
             c.cmd("LOGOUT")
             c.close()
-    f1, n1 = timed(c, "FETCH 1:* (FLAGS UID RFC822.SIZE)")
-    f2, n2 = timed(c, "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)")
-    f3, n3 = timed(c, "FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
+    f1, n1 = timed_twice(c, "FETCH 1:* (FLAGS UID RFC822.SIZE)")
+    f2, n2 = timed_twice(c, "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)")
+    f3, n3 = timed_twice(c, "FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
     return (s1, statistics.median(s2s), f1, f2, f3), c, (n1, n2, n3)
+
+
+def timed_twice(c, text):
+    """((first run, median of 3 more), count): Dovecot fills its cache
+    on the first run (RFC822.SIZE, ENVELOPE), so the repeats are its
+    "indexed" figure; we have no cache, and the repeats show the noise."""
+    first, n = timed(c, text)
+    again = statistics.median(timed(c, text)[0] for _ in range(3))
+    return (first, again), n
 
 
 def bench_set(count, kib):
@@ -250,24 +261,33 @@ def bench_set(count, kib):
                 dv[1]()
 
         def beside(i):
-            return "   Dovecot this run %7.3f s" % d[i] if d else ""
+            if not d:
+                return ""
+            if isinstance(d[i], tuple):
+                return "   Dovecot this run %7.3f s / %7.3f s" % d[i]
+            return "   Dovecot this run %7.3f s" % d[i]
         ref = count == 10000 and kib == 10
         print("  login+SELECT first open   %7.3f s%s%s" % (
             s1, beside(0), "   (brief: Dovecot first %.2f s, indexed "
             "%.3f s)" % REF["select"] if ref else ""))
         print("  login+SELECT second open  %7.3f s%s" % (s2, beside(1)))
-        print("  FETCH 1:* (FLAGS UID RFC822.SIZE)           %7.3f s%s" % (
-            f1, beside(2)))
-        print("  FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)  %7.3f s%s%s" % (
-            f2, beside(3), "   (brief: Dovecot %.2f s / %.3f s)" %
-            REF["fetchenv"] if ref else ""))
-        print("  FETCH 1:* (ENVELOPE BODYSTRUCTURE)          %7.3f s%s" % (
-            f3, beside(4)))
+        print("  FETCH 1:* ..., first run / median of 3 repeats:")
+        print("  FETCH 1:* (FLAGS UID RFC822.SIZE)           %7.3f s / %7.3f s%s"
+              % (f1 + (beside(2),)))
+        print("  FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)  %7.3f s / %7.3f s%s%s"
+              % (f2 + (beside(3), "   (brief: Dovecot %.2f s / %.3f s)" %
+                       REF["fetchenv"] if ref else "")))
+        print("  FETCH 1:* (ENVELOPE BODYSTRUCTURE)          %7.3f s / %7.3f s%s"
+              % (f3 + (beside(4),)))
         print("  peak RSS of the session   %7.1f MiB" % (rss / 1024.0))
         goal = d[1] if d else REF["select"][1]
         print("  goal: our first open <= Dovecot's indexed open (%.3f s): %s"
               % (goal, "met" if s1 <= goal else "NOT met (%.1fx)" %
                  (s1 / goal)))
+        goal = d[3][1] if d else REF["fetchenv"][1]
+        print("  goal: FETCH ... ENVELOPE (repeat) <= Dovecot's indexed "
+              "(%.3f s): %s" % (goal, "met" if f2[1] <= goal else
+                                "NOT met (%.2fx)" % (f2[1] / goal)))
         return True
     finally:
         lab.stop()

@@ -40,17 +40,23 @@ imap_logged_in(struct imap_session *s, const struct auth_user *u)
 	log_info("login: %s", u->name);
 }
 
-/* Check USER/PASS and log in; wipes PASS.  Returns the reply. */
+/*
+ * Check USER/PASS and log in; wipes PASS.  Returns the reply.  USERLEN and
+ * PASSLEN are the octets the client sent: a NUL inside (a literal may
+ * hold one) would cut the string the checks see, so that
+ * "password\0anything" passed for "password"; such credentials fail.
+ */
 static enum imap_rc
 imap_auth_try(struct imap_session *s, struct imap_cmd *c, const char *user,
-    char *pass, size_t passlen)
+    size_t userlen, char *pass, size_t passlen)
 {
 	struct auth_user u;
 	enum auth_result r;
 	char safe[SP_USER_MAX * 4 + 8];
 
 	memset(&u, 0, sizeof(u));
-	if (passlen > AUTH_PASS_MAX || strlen(user) > SP_USER_MAX) {
+	if (passlen > AUTH_PASS_MAX || userlen > SP_USER_MAX ||
+	    strlen(user) != userlen || strlen(pass) != passlen) {
 		auth_fail_delay();
 		r = AUTH_FAIL;
 	} else {
@@ -87,9 +93,9 @@ enum imap_rc
 imap_cmd_login(struct imap_session *s, struct imap_cmd *c)
 {
 	const char *user, *pass;
-	size_t passlen;
+	size_t userlen, passlen;
 
-	if (imap_get_astring(&c->args, &user, NULL) == -1)
+	if (imap_get_astring(&c->args, &user, &userlen) == -1)
 		return imap_bad_usage(c, "LOGIN needs a user name and a "
 		    "password");
 	if (imap_get_astring(&c->args, &pass, &passlen) == -1)
@@ -99,7 +105,7 @@ imap_cmd_login(struct imap_session *s, struct imap_cmd *c)
 		return imap_bad_usage(c, "LOGIN takes exactly two arguments "
 		    "(quote a password with spaces: \"my password\")");
 	/* the parser's copy of the password is ours to wipe */
-	return imap_auth_try(s, c, user, (char *)pass, passlen);
+	return imap_auth_try(s, c, user, userlen, (char *)pass, passlen);
 }
 
 /* Read the client's SASL response line after "+ ". */
@@ -155,7 +161,7 @@ imap_cmd_authenticate(struct imap_session *s, struct imap_cmd *c)
 	if (r == -1)
 		return imap_reply(c, IMAP_RC_BAD, NULL, "Invalid PLAIN "
 		    "response: base64 of \"\\0user\\0password\" expected");
-	rc = imap_auth_try(s, c, user, pass, strlen(pass));
+	rc = imap_auth_try(s, c, user, strlen(user), pass, strlen(pass));
 	explicit_bzero(pass, sizeof(pass));
 	return rc;
 }

@@ -158,7 +158,7 @@ fetch_section(struct fetch_item *it, const char *s, const char *end,
 		    parse_uint(d, (size_t)(p - d), 1000000, &v) == -1 || v == 0)
 			return -1;
 		it->path[it->depth++] = (unsigned)v;
-		sbuf_printf(label, "%s%llu", it->depth > 1 ? "." : "", v);
+		sbuf_printf(label, "%llu", v);
 		if (p == end)
 			return 0;
 		if (*p++ != '.')
@@ -465,6 +465,37 @@ fetch_date(struct sbuf *b, time_t t)
 }
 
 /*
+ * PART of message SEQ from the MIME cache when it holds it: the whole
+ * message (FETCH (BODYSTRUCTURE BODY[]) must not hold a large message
+ * twice), or the header (ENVELOPE with BODY[HEADER.FIELDS ...]).
+ * Returns 0 with *P_R and *LEN_R pointing into the cache, or -1.
+ */
+static int
+fetch_cached_part(const struct imap_session *s, uint32_t seq,
+    enum sp_part part, const char **p_r, size_t *len_r)
+{
+	const struct sp_msg *m = imap_msg(s, seq);
+	size_t hdr;
+
+	if (m == NULL || s->mime == NULL ||
+	    s->mime_uid != s->msgs[seq - 1].uid || m->hdr_size > m->size)
+		return -1;
+	if (s->mime_header_only ? part != SP_PART_HEADER ||
+	    s->mime_len != m->hdr_size : s->mime_len != m->size)
+		return -1;
+	hdr = (size_t)m->hdr_size;
+	*p_r = s->mime_buf;
+	*len_r = s->mime_len;
+	if (part == SP_PART_HEADER) {
+		*len_r = hdr;
+	} else if (part == SP_PART_BODY) {
+		*p_r += hdr;
+		*len_r -= hdr;
+	}
+	return 0;
+}
+
+/*
  * The data of section IT of message SEQ: *P_R and *LEN_R, in *OWN_R if
  * allocated (the caller frees), or in FILTERED.  Returns 0, 1 if the part
  * does not exist (NIL), -1 on error.
@@ -488,6 +519,8 @@ fetch_section_data(struct imap_session *s, uint32_t seq,
 			part = SP_PART_HEADER;
 		else if (it->sec == SEC_TEXT)
 			part = SP_PART_BODY;
+		if (fetch_cached_part(s, seq, part, p_r, len_r) == 0)
+			goto filter;
 		if (sp_served(s->mbox, imap_msg_index(s, seq), part, own_r,
 		    len_r, &err) == -1) {
 			log_warnx("%s: %s", s->mbox_path, err.msg);
@@ -508,6 +541,7 @@ fetch_section_data(struct imap_session *s, uint32_t seq,
 		    len_r) == -1)
 			return 1;
 	}
+filter:
 	if (it->sec == SEC_FIELDS || it->sec == SEC_FIELDS_NOT) {
 		sbuf_reset(filtered);
 		filter_header(it, *p_r, *len_r, filtered);
@@ -535,8 +569,10 @@ fetch_write_section(struct imap_session *s, uint32_t seq,
 	if (r == -1)
 		return -1;
 	sbuf_printf(b, "%s ", it->label);
-	if (b->oom)
+	if (b->oom) {
+		free(own);
 		return -1;
+	}
 	io_write(&s->io, b->p, b->len);
 	sbuf_reset(b);
 	if (r == 1) {

@@ -134,15 +134,17 @@ imap_command_guess(const char *name)
 }
 
 /* The capabilities are exactly what works: AUTH=PLAIN and SASL-IR only
- * before login, where AUTHENTICATE is allowed. */
+ * before login, where AUTHENTICATE is allowed.  MULTIAPPEND (RFC 3502):
+ * append.c stores several messages of one APPEND all or none. */
 const char *
 imap_capability(const struct imap_session *s)
 {
 	if (s->state == IMAP_ST_NOAUTH)
 		return "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE "
-		    "UIDPLUS UNSELECT CHILDREN MOVE SPECIAL-USE AUTH=PLAIN";
+		    "UIDPLUS UNSELECT CHILDREN MOVE SPECIAL-USE MULTIAPPEND "
+		    "AUTH=PLAIN";
 	return "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS UNSELECT "
-	    "CHILDREN MOVE SPECIAL-USE";
+	    "CHILDREN MOVE SPECIAL-USE MULTIAPPEND";
 }
 
 /* ---- commands valid in every state -------------------------------------- */

@@ -15,10 +15,11 @@ range_cmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
-/* One number or '*' of TEXT[*I..].  0, or -1 if there is none. */
+/* One number or '*' of TEXT[*I..].  0, or -1 if there is none (*ERR_R
+ * then says why when it is a number out of range). */
 static int
 seq_number(const char *text, size_t len, size_t *i, uint32_t star,
-    uint32_t *v_r, int *star_r)
+    uint32_t *v_r, int *star_r, const char **err_r)
 {
 	unsigned long long v;
 	size_t j = *i;
@@ -31,9 +32,19 @@ seq_number(const char *text, size_t len, size_t *i, uint32_t star,
 	}
 	while (j < len && text[j] >= '0' && text[j] <= '9')
 		j++;
-	if (j == *i || parse_uint(text + *i, j - *i, UINT32_MAX, &v) == -1 ||
-	    v == 0)
+	if (j == *i)
 		return -1;
+	if (parse_uint(text + *i, j - *i, UINT32_MAX, &v) == -1) {
+		/* Dovecot wraps 4294967297 to 1; we say what is wrong */
+		*err_r = "Number too large in the sequence set: message "
+		    "numbers and UIDs go from 1 to 4294967295";
+		return -1;
+	}
+	if (v == 0) {
+		*err_r = "0 is not a message number: messages are numbered "
+		    "from 1 (use 1:* for all of them)";
+		return -1;
+	}
 	*v_r = (uint32_t)v;
 	*i = j;
 	return 0;
@@ -77,12 +88,14 @@ imap_seqset_parse(const char *text, size_t len, uint32_t star,
 		uint32_t lo, hi;
 		int star_used = 0;
 
-		if (seq_number(text, len, &i, star, &lo, &star_used) == -1)
+		if (seq_number(text, len, &i, star, &lo, &star_used,
+		    err_r) == -1)
 			goto bad;
 		hi = lo;
 		if (i < len && text[i] == ':') {
 			i++;
-			if (seq_number(text, len, &i, star, &hi, &star_used) == -1)
+			if (seq_number(text, len, &i, star, &hi, &star_used,
+			    err_r) == -1)
 				goto bad;
 		}
 		if (lo > hi) {

@@ -3,8 +3,10 @@ systemd-socket-activate through mslib): the lab handout's session byte for
 byte (but the UIDVALIDITY), Python imaplib (select, fetch, store, expunge,
 UID commands), IDLE by raw socket with a delivery during it, flags seen by
 the next session and written in the mbox headers, UIDs stable across
-sessions and after pop3d deletes a message, bad input, and (as root) the
-privilege separation: an unprivileged child before login, the user after.
+sessions and after pop3d deletes a message, the students' mistakes (each
+reply names what was expected), bad input, (as root) the privilege
+separation: an unprivileged child before login, the user after; and a
+48 MiB message fetched with BODYSTRUCTURE and BODY[] held in memory once.
 
 Also imported by t_imapd_clients.py for its lab helpers.
 """
@@ -245,6 +247,46 @@ def uids_after_pop3d(lab, port):
     c.logout()
 
 
+def student_mistakes(lab, port):
+    """The handout's mistakes through the real (privilege-separated)
+    binary: every reply names what was expected."""
+    c = lab.connect(port)
+    c.readline()
+    for line, want in [
+            ("login etudiant Etudiant1", '* BAD Missing tag: IMAP commands '
+             'start with a tag, for example "a1 LOGIN user password"'),
+            ("1 login etudiant", "1 BAD LOGIN needs a user name and a "
+             "password: 1 LOGIN user password"),
+            ("2 select INBOX", "2 BAD SELECT is allowed only after login: "
+             'log in first with "a1 LOGIN user password"'),
+            ("1 login etudiant Etudiant1", "1 OK [CAPABILITY IMAP4rev1 "),
+            ("2 select", "2 BAD SELECT needs a mailbox name: 2 SELECT INBOX"),
+            ('5 lsit "" *', "5 BAD Unknown command 'lsit': did you mean "
+             'LIST? (for example "5 LIST "" "*"")'),
+            ("3 fetch 1 body[]", "3 BAD FETCH needs a selected mailbox: "
+             "SELECT or EXAMINE one first"),
+            ("fetch 1 body[", '* BAD Missing tag: IMAP commands start with '
+             'a tag, for example "a1 FETCH 1 BODY[]"')]:
+        c.send(line)
+        r = c.readline()
+        check(r.startswith(want), "%s: got %r" % (line, r))
+    c.send("3 examine inbox")
+    c.read_until(lambda l: l.startswith("3 "))
+    for line, want in [
+            ("4 fetch 1 body[", "4 BAD Missing ']' after 'body['"),
+            ("4 fetch 1", "4 BAD FETCH needs a message set and the items to "
+             "fetch: 4 FETCH 1 BODY[]"),
+            ("4 fetch 1 bodyy", "4 BAD Invalid FETCH item 'bodyy': items "
+             "are FLAGS, UID,"),
+            ("logout", '* BAD Missing tag: IMAP commands start with a tag, '
+             'for example "a1 LOGOUT"'),
+            ("5 logout", "* BYE Logging out")]:
+        c.send(line)
+        r = c.readline()
+        check(r.startswith(want), "%s: got %r" % (line, r))
+    c.close()
+
+
 def bad_input(lab, port):
     c = lab.connect(port)
     c.readline()
@@ -256,8 +298,10 @@ def bad_input(lab, port):
             ("c APPEND INBOX {4294967296}", "c BAD [TOOBIG]"),
             ("d FETCH 1 (FLAGS", "d BAD Missing ')'"),
             ("e FETCH 1 " + "(" * 1000, "e BAD Lists nested too deeply"),
-            ("f FETCH 1:99999999999 FLAGS", "f BAD Invalid sequence set"),
-            ("g FETCH 4294967297 FLAGS", "g BAD Invalid sequence set"),
+            ("f FETCH 1:99999999999 FLAGS", "f BAD Number too large in the "
+             "sequence set: message numbers and UIDs go from 1 to 4294967295"),
+            ("g FETCH 4294967297 FLAGS", "g BAD Number too large"),
+            ("g2 FETCH 0 FLAGS", "g2 BAD 0 is not a message number"),
             ("h FETCH 1 NOSUCH", "h BAD Invalid FETCH item"),
             ("i LOGIN x y", "i BAD LOGIN is not allowed"),
             ("j NOOP", "j OK")]:
@@ -265,6 +309,70 @@ def bad_input(lab, port):
         r = c.readline()
         check(r.startswith(want), "%s: got %r" % (line[:40], r))
     c.close()
+
+
+def session_hwm(lab):
+    """VmHWM (KiB) of the user's imapd session process(es), the largest."""
+    best = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            argv = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+            if not argv[0].endswith(b"imapd") or lab.spool.encode() not in argv:
+                continue
+            for ln in open("/proc/%s/status" % pid):
+                if ln.startswith("VmHWM:"):
+                    best = max(best, int(ln.split()[1]))
+        except (OSError, IndexError, ValueError):
+            continue
+    return best
+
+
+def read_exact(c, n):
+    """N octets from mslib.Conn C in linear time (Conn.read_bytes grows
+    one bytes object and is quadratic on a 48 MiB literal)."""
+    chunks, got = [c.buf], len(c.buf)
+    while got < n:
+        d = c.sock.recv(1 << 20)
+        if not d:
+            raise EOFError("connection closed by server")
+        chunks.append(d)
+        got += len(d)
+    data = b"".join(chunks)
+    c.buf = data[n:]
+    return data[:n]
+
+
+def big_message_memory(lab, port):
+    """FETCH (BODYSTRUCTURE BODY[]) of a 48 MiB message holds it once: the
+    section comes from the MIME cache, not from a second copy."""
+    size = 48 << 20
+    line = b"x" * 76 + b"\n"
+    big = b"From: a@example.org\nSubject: big\n\n" + line * (size // len(line))
+    write_mbox(lab, [big])
+    c = lab.connect(port)
+    c.readline()
+    c.send("a LOGIN etudiant Etudiant1")
+    c.read_until(lambda l: l.startswith("a "))
+    c.send("b SELECT INBOX")
+    c.read_until(lambda l: l.startswith("b "))
+    c.send("c FETCH 1 (BODYSTRUCTURE BODY.PEEK[])")
+    head = c.readline()
+    check(head.startswith("* 1 FETCH (BODYSTRUCTURE (") and
+          head.endswith("{%d}" % len(served(big))), "big FETCH: %r" % head[:80])
+    data = read_exact(c, len(served(big)))
+    check(data == served(big), "big BODY[] differs")
+    check(c.readline() == ")", "big FETCH end")
+    check(c.readline().startswith("c OK"), "big FETCH OK")
+    hwm = session_hwm(lab)
+    c.send("d LOGOUT")
+    c.read_until(lambda l: l.startswith("d "))
+    c.close()
+    # once: ~48 MiB plus the process; twice would be over 96 MiB
+    check(0 < hwm < (size >> 10) * 3 // 2,
+          "session peak RSS %d KiB for a %d KiB message: held twice?" %
+          (hwm, size >> 10))
 
 
 def privsep_check(lab, port):
@@ -344,11 +452,13 @@ def main():
         write_mbox(lab, [SEED])
         port = lab.start("imapd")
         seed_session(lab, port)
+        student_mistakes(lab, port)
         imaplib_walkthrough(lab, port)
         idle_and_delivery(lab, port)
         uids_after_pop3d(lab, port)
         bad_input(lab, port)
         privsep_check(lab, port)
+        big_message_memory(lab, port)
     finally:
         lab.stop()
     transcript()

@@ -289,6 +289,29 @@ test_auth_failures_end_session(void **state)
 	ts_finish(t);
 }
 
+/* A NUL in a literal user name or password must not cut it short:
+ * "Etudiant1\0junk" is not the password Etudiant1. */
+static void
+test_login_nul(void **state)
+{
+	struct fixture *f = *state;
+	struct ts *t = start(f);
+
+	ts_send(t, "a LOGIN etudiant {14}\r\n");
+	ts_expect(t, "+ ");
+	ts_sendn(t, "Etudiant1\0junk\r\n", 16);
+	ts_expect(t, "a NO [AUTHENTICATIONFAILED]");
+	ts_send(t, "b LOGIN {12}\r\n");
+	ts_expect(t, "+ ");
+	ts_sendn(t, "etudiant\0xyz Etudiant1\r\n", 24);
+	ts_expect(t, "b NO [AUTHENTICATIONFAILED]");
+	ts_send(t, "c LOGIN etudiant {9}\r\n");
+	ts_expect(t, "+ ");
+	ts_send(t, "Etudiant1\r\n");
+	ts_expect(t, "c OK [CAPABILITY");
+	logout(t);
+}
+
 static void
 test_authenticate_plain(void **state)
 {
@@ -330,11 +353,12 @@ test_any_state_commands(void **state)
 	struct fixture *f = *state;
 	struct ts *t = start(f);
 
+	/* exactly what works (issue 6), AUTH=PLAIN and SASL-IR before login */
 	ts_send(t, "a CAPABILITY\r\n");
 	ts_expect(t, "* CAPABILITY IMAP4rev1 ");
-	assert_non_null(strstr(t->line, "AUTH=PLAIN"));
-	assert_non_null(strstr(t->line, "LITERAL+"));
-	assert_null(strstr(t->line, "LOGINDISABLED"));
+	assert_string_equal(t->line, "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR "
+	    "ID ENABLE IDLE NAMESPACE UIDPLUS UNSELECT CHILDREN MOVE "
+	    "SPECIAL-USE MULTIAPPEND AUTH=PLAIN");
 	ts_expect(t, "a OK Capability completed");
 	ts_send(t, "b NOOP\r\nc ID NIL\r\n");
 	ts_expect(t, "b OK");
@@ -346,6 +370,17 @@ test_any_state_commands(void **state)
 	ts_expect(t, "e BAD SELECT is allowed only after login");
 	ts_send(t, "L LOGIN etudiant Etudiant1\r\n");
 	ts_expect(t, "L OK");
+	ts_send(t, "a2 CAPABILITY\r\n");
+	ts_expect(t, "* CAPABILITY ");
+	assert_string_equal(t->line, "* CAPABILITY IMAP4rev1 LITERAL+ ID "
+	    "ENABLE IDLE NAMESPACE UIDPLUS UNSELECT CHILDREN MOVE SPECIAL-USE "
+	    "MULTIAPPEND");
+	ts_expect(t, "a2 OK");
+	/* MULTIAPPEND, advertised, works: two messages, one APPENDUID */
+	ts_send(t, "a3 APPEND INBOX (\\Seen) {14+}\r\nSubject: 1\r\n\r\n"
+	    " {14+}\r\nSubject: 2\r\n\r\n\r\n");
+	ts_expect(t, "a3 OK [APPENDUID ");
+	assert_non_null(strstr(t->line, " 2:3] "));
 	ts_send(t, "d NAMESPACE\r\n");
 	ts_expect(t, "* NAMESPACE ((\"\" \"/\")) NIL NIL");
 	ts_expect(t, "d OK");
@@ -522,11 +557,64 @@ test_fetch_mime(void **state)
 	free(p);
 	ts_expect(t, " BODY[9] NIL)");
 	ts_expect(t, "c OK");
+	/* a multi-level section is echoed with the name the client asked
+	 * for ("2.1", not "2..1"): clients match responses by that name */
+	ts_send(t, "c2 FETCH 2 (BODY.PEEK[2.1] BODY.PEEK[1.1.MIME])\r\n");
+	l = ts_expect(t, "* 2 FETCH (BODY[2.1] ");
+	assert_null(strstr(l, ".."));
+	while (strncmp(ts_line(t, WAIT_MS), "c2 ", 3) != 0)
+		;
 	ts_send(t, "d FETCH 1:2 FULL\r\n");
 	ts_expect(t, "* 1 FETCH (FLAGS");
 	l = ts_expect(t, "* 2 FETCH (FLAGS");
 	assert_non_null(strstr(l, " BODY ((\"text\""));
 	ts_expect(t, "d OK");
+	/* top-level sections served from the MIME cache (whole message
+	 * after BODYSTRUCTURE, header alone after ENVELOPE) are the same
+	 * bytes as the stored message */
+	ts_send(t, "e FETCH 2 (BODYSTRUCTURE BODY[] BODY[HEADER] "
+	    "BODY[TEXT]<2.6> BODY[HEADER.FIELDS (SUBJECT)])\r\n");
+	l = ts_expect(t, "* 2 FETCH (BODYSTRUCTURE (");
+	p = literal_after(t, l, &n);
+	assert_int_equal(n, strlen(multipart_msg));
+	assert_memory_equal(p, multipart_msg, n);
+	free(p);
+	l = ts_expect(t, " BODY[HEADER] {");
+	p = literal_after(t, l, &n);
+	assert_int_equal(n, strstr(multipart_msg, "\r\n\r\n") + 4 -
+	    multipart_msg);
+	assert_memory_equal(p, multipart_msg, n);
+	free(p);
+	l = ts_expect(t, " BODY[TEXT]<2> {6}");
+	p = ts_bytes(t, 6, WAIT_MS);
+	assert_string_equal(p, "eamble");
+	free(p);
+	l = ts_expect(t, " BODY[HEADER.FIELDS (SUBJECT)] {");
+	p = literal_after(t, l, &n);
+	assert_string_equal(p, "Subject: parts\r\n\r\n");
+	free(p);
+	ts_expect(t, ")");
+	ts_expect(t, "e OK");
+	ts_send(t, "g FETCH 2 (ENVELOPE BODY.PEEK[HEADER] "
+	    "BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT FROM TO DATE MESSAGE-ID "
+	    "MIME-VERSION)] BODY.PEEK[TEXT]<0.8>)\r\n");
+	l = ts_expect(t, "* 2 FETCH (ENVELOPE (");
+	p = literal_after(t, l, &n);
+	assert_int_equal(n, strstr(multipart_msg, "\r\n\r\n") + 4 -
+	    multipart_msg);
+	assert_memory_equal(p, multipart_msg, n);
+	free(p);
+	l = ts_expect(t, " BODY[HEADER.FIELDS.NOT (");
+	p = literal_after(t, l, &n);
+	assert_string_equal(p, "Content-Type: multipart/mixed; "
+	    "boundary=\"XX\"\r\n\r\n");
+	free(p);
+	ts_expect(t, " BODY[TEXT]<0> {8}");
+	p = ts_bytes(t, 8, WAIT_MS);
+	assert_string_equal(p, "preamble");
+	free(p);
+	ts_expect(t, ")");
+	ts_expect(t, "g OK");
 	logout(t);
 }
 
@@ -780,9 +868,16 @@ test_bad_input_stays_in_sync(void **state)
 	free(deep);
 	ts_expect(t, "f BAD Lists nested too deeply");
 	ts_send(t, "g FETCH 1:99999999999 FLAGS\r\n");
-	ts_expect(t, "g BAD Invalid sequence set");
+	ts_expect(t, "g BAD Number too large in the sequence set: message "
+	    "numbers and UIDs go from 1 to 4294967295");
 	ts_send(t, "h FETCH 4294967297 FLAGS\r\n");
-	ts_expect(t, "h BAD Invalid sequence set");
+	ts_expect(t, "h BAD Number too large in the sequence set");
+	ts_send(t, "h2 UID FETCH 4294967296:* FLAGS\r\n");
+	ts_expect(t, "h2 BAD Number too large in the sequence set");
+	ts_send(t, "h3 FETCH 0:1 FLAGS\r\n");
+	ts_expect(t, "h3 BAD 0 is not a message number");
+	ts_send(t, "h4 FETCH 1:x FLAGS\r\n");
+	ts_expect(t, "h4 BAD Invalid sequence set");
 	ts_send(t, "i FETCH 4294967295 FLAGS\r\n");
 	ts_expect(t, "i BAD Invalid message number 4294967295");
 	ts_send(t, "j FETCH 1 (FLAGS NOSUCH)\r\n");
@@ -938,6 +1033,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_auth_failures_end_session,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login_nul, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_authenticate_plain, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_any_state_commands, setup,
