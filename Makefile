@@ -3,7 +3,7 @@
 #   make            libspool/libspool.a and the three servers (optimised, hardened)
 #   make check      installs missing build/test packages (deps), builds, runs every test:
 #                   cmocka unit and session tests under ASan+UBSan (gcc), the end-to-end
-#                   tests on the real binaries, then the unit tests again built with clang
+#                   tests on the real binaries, then the servers and unit tests again built with clang
 #   make bench      benchmarks (not part of check)
 #   make run        the lab: the three servers on 127.0.0.1 (2525, 1110, 1143)
 #   make install / uninstall   honour PREFIX (default /usr/local) and DESTDIR
@@ -127,8 +127,9 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) e2e
 	@if command -v clang >/dev/null 2>&1; then \
-		echo "== unit tests again, built with clang"; \
-		$(MAKE) CC=clang TCC=clang T=$(OUT)/build/clang unit || exit 1; \
+		echo "== the servers and the unit tests again, built with clang"; \
+		$(MAKE) CC=clang OUT=$(OUT)/build/clang all || exit 1; \
+		$(MAKE) CC=clang TCC=clang OUT=$(OUT)/build/clang T=$(OUT)/build/clang/t unit || exit 1; \
 	else \
 		echo "== clang not found: the clang pass was skipped"; \
 	fi

@@ -12,6 +12,11 @@ before its 250.
   load of a shared machine distorts less than the rates
   the same rates in lab mode (smtpd run as an ordinary user)
 
+The spool is 2775 root:mail like /var/mail and the recipients u0..u7 are
+passwd-file users mapped to an unprivileged account (tests/e2e/
+t_smtpd_seed.make_lab), so each copy is written by a process that has
+become that account with group mail, as in production.
+
 The baselines measured in the same run: bare append+fsync of 4 KiB in
 the same directory (1 and 8 writers), the ceiling the disk sets on any
 durable delivery; and the launcher itself serving /bin/echo (connect to
@@ -37,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
 import mslib  # noqa: E402
+from t_smtpd_seed import add_user, make_lab  # noqa: E402
 
 POSTFIX_1 = 540
 POSTFIX_8 = "640-790"
@@ -195,12 +201,14 @@ def main():
             ["useradd", "--system", "--no-create-home", "--home-dir",
              "/nonexistent", "--shell", "/usr/sbin/nologin", "mailsuite"],
             capture_output=True).returncode == 0
-    # the spool on a real disk (not tmpfs), so that fsync costs what it costs
-    lab = mslib.Lab(tmpdir=os.path.join(base, "smtpd-lab-%d" % os.getpid()))
+    # the spool on a real disk (not tmpfs), so that fsync costs what it
+    # costs; 2775 root:mail as /var/mail, the users virtual users with an
+    # unprivileged uid (smtpd as root never writes a mailbox as root)
+    lab = make_lab(tmpdir=os.path.join(base, "smtpd-lab-%d" % os.getpid()))
     lab._own_dir = True
     try:
         for i in range(8):
-            lab.add_user("u%d" % i, "x")
+            add_user(lab, "u%d" % i)
         port = lab.start("smtpd")
         echo = lab.start("/bin/echo", ["220"], spool_args=False)
         print("smtpd bench: launcher %s, %d messages of %d bytes, one "

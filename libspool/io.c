@@ -390,6 +390,8 @@ io_getline(struct io *io, char *buf, size_t cap, size_t *len_r,
 	size_t len = 0;		/* bytes stored in BUF, CRs included */
 	unsigned flags = 0;
 	int toolong = cap == 0;
+	int cr = 0;		/* the last byte before the LF was a CR
+				 * (tracked even when BUF no longer holds it) */
 	enum io_status st;
 
 	*len_r = 0;
@@ -402,6 +404,8 @@ io_getline(struct io *io, char *buf, size_t cap, size_t *len_r,
 
 		if (memchr(p, '\0', n) != NULL)
 			flags |= IO_LINE_NUL;
+		if (n > 0)
+			cr = p[n - 1] == '\r';
 		/* BUF holds the line and, in its last byte, a possible CR
 		 * that the LF will turn out to end */
 		if (!toolong && n <= cap - len) {
@@ -418,10 +422,13 @@ io_getline(struct io *io, char *buf, size_t cap, size_t *len_r,
 		if ((st = io_fill(io)) != IO_OK)
 			return st;
 	}
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	else if (!toolong)
+	if (!cr)
 		flags |= IO_LINE_BARE_LF;
+	else if (!toolong)
+		len--;		/* the CR is in BUF: drop it */
+	/* an overlong line reports its flags too, so that a caller can
+	 * still tell a CR LF end from a bare LF (the DATA terminator) */
+	*flags_r = flags;
 	if (toolong || len >= cap) {
 		if (cap > 0)
 			buf[0] = '\0';
@@ -429,7 +436,6 @@ io_getline(struct io *io, char *buf, size_t cap, size_t *len_r,
 	}
 	buf[len] = '\0';
 	*len_r = len;
-	*flags_r = flags;
 	return IO_OK;
 }
 

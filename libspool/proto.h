@@ -95,7 +95,9 @@ void io_set_timeout(struct io *io, int idle_sec);
  * io_getline - the next line into BUF (capacity CAP, NUL-terminated, line
  * end removed: "\r\n" or "\n"; a CR elsewhere is kept).  *LEN_R gets the
  * length, *FLAGS_R the IO_LINE_* flags.  A line that does not fit in CAP-1
- * bytes is read up to its LF and discarded whole: IO_TOOLONG once.
+ * bytes is read up to its LF and discarded whole: IO_TOOLONG once, with
+ * *FLAGS_R still telling how it ended (IO_LINE_BARE_LF) and whether it held
+ * a NUL (IO_LINE_NUL); *LEN_R is then 0.
  * Before blocking for input, pending output is flushed: responses go out
  * once per command, or once per batch when the client pipelines.
  * Resumable and exact when input arrives one byte at a time.
@@ -242,7 +244,9 @@ enum auth_result auth_check(const struct auth_cfg *cfg, const char *user,
     const char *pass, struct auth_user *u);
 
 /* auth_lookup - does local user NAME exist (no password)?  For SMTP RCPT.
- * Returns AUTH_OK and fills *U, AUTH_FAIL if unknown, AUTH_TEMPFAIL. */
+ * Returns AUTH_OK and fills *U, AUTH_FAIL if unknown, AUTH_TEMPFAIL.  As
+ * for auth_check, a passwd-file entry without ids gives our own uid, 0
+ * when run as root: a caller that writes as U->uid must refuse that. */
 enum auth_result auth_lookup(const struct auth_cfg *cfg, const char *name,
     struct auth_user *u);
 

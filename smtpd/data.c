@@ -257,6 +257,7 @@ smtp_data(struct smtp_session *s, struct smtp_msg *m)
 	unsigned flags;
 
 	memset(&rd, 0, sizeof(rd));
+	s->data_lf_dot = 0;
 	rd.s = s;
 	rd.m = m;
 	rd.in_hdr = 1;
@@ -272,9 +273,10 @@ smtp_data(struct smtp_session *s, struct smtp_msg *m)
 		case IO_OK:
 			break;
 		case IO_TOOLONG:
-			/* io.c cannot tell how an overlong line ended: take
-			 * it as CR LF, so that a client waiting after
-			 * CR LF . CR LF is answered */
+			/* refused, but still a line: how it ended decides
+			 * whether a "." line after it ends the message
+			 * (an overlong line ended by a bare LF, then
+			 * ".\r\n", is content, as for any line) */
 			if (rd.bad == SMTP_DATA_OK) {
 				rd.bad = SMTP_DATA_LONGLINE;
 				smtp_msg_free(m);
@@ -288,9 +290,11 @@ smtp_data(struct smtp_session *s, struct smtp_msg *m)
 		case IO_ERR:
 			return smtp_data_end(&rd, SMTP_DATA_IOERR);
 		}
-		if (prev_crlf && !(flags & IO_LINE_BARE_LF) && len == 1 &&
-		    line[0] == '.')
-			break;
+		if (len == 1 && line[0] == '.') {
+			if (prev_crlf && !(flags & IO_LINE_BARE_LF))
+				break;
+			s->data_lf_dot = 1;
+		}
 		prev_crlf = !(flags & IO_LINE_BARE_LF);
 		smtp_transcript(&rd, line, len);
 		if ((flags & IO_LINE_NUL) && rd.bad == SMTP_DATA_OK) {

@@ -51,16 +51,37 @@ smtp_lookup_root(const struct smtp_cfg *cfg, struct auth_user *u)
 	return AUTH_OK;
 }
 
-enum auth_result
-smtp_lookup_user(const struct smtp_cfg *cfg, const char *local, char *user,
+/*
+ * As root, a recipient is written by a process with its uid: an account
+ * that maps to uid 0 would be written as root.  The one such account we
+ * take is the system's root itself, postmaster's destination; a
+ * passwd-file entry without uid:gid means "the running user", root here,
+ * which is a configuration error: the mail is deferred (451, the sender
+ * retries) and the log says what to fix, rather than bounced.
+ */
+static enum auth_result
+smtp_check_uid(const struct smtp_cfg *cfg, const char *user,
+    const struct auth_user *u)
+{
+	if (!cfg->root || u->uid != 0)
+		return AUTH_OK;
+	if (cfg->auth.backend != AUTH_BACKEND_FILE &&
+	    strcmp(user, SMTP_POSTMASTER_TO) == 0)
+		return AUTH_OK;
+	log_warnx("configuration error: recipient %s maps to uid 0 (a "
+	    "passwd-file entry needs uid:gid when smtpd runs as root): "
+	    "mail for it is deferred", user);
+	return AUTH_TEMPFAIL;
+}
+
+/* smtp_lookup_user without the uid check. */
+static enum auth_result
+smtp_lookup_name(const struct smtp_cfg *cfg, const char *local, char *user,
     struct auth_user *u)
 {
-	struct auth_user tmp;
 	enum auth_result r;
 	size_t i, n = strlen(local);
 
-	if (u == NULL)
-		u = &tmp;
 	if (n == 0 || n > SP_USER_MAX)
 		return AUTH_FAIL;
 	/* local parts of local users are case-blind, as in Postfix local(8) */
@@ -80,6 +101,20 @@ smtp_lookup_user(const struct smtp_cfg *cfg, const char *local, char *user,
 			r = AUTH_OK;	/* lab mode: the spool file "postmaster" */
 	}
 	return r;
+}
+
+enum auth_result
+smtp_lookup_user(const struct smtp_cfg *cfg, const char *local, char *user,
+    struct auth_user *u)
+{
+	struct auth_user tmp;
+	enum auth_result r;
+
+	if (u == NULL)
+		u = &tmp;
+	memset(u, 0, sizeof(*u));
+	r = smtp_lookup_name(cfg, local, user, u);
+	return r == AUTH_OK ? smtp_check_uid(cfg, user, u) : r;
 }
 
 size_t
@@ -120,10 +155,13 @@ smtp_deliver_child(int fd, const struct sp_target *t, const char *from,
 	_exit(0);
 }
 
-/* As root: fork a child that becomes the recipient and delivers. */
+/* As root: fork a child that becomes the recipient and delivers.  With
+ * PID_R the child is left for the caller to reap (smtp_deliver_reap) once
+ * the client has its answer: the result comes through the pipe before
+ * the child's exit, which need not delay the reply. */
 static void
 smtp_deliver_as(const struct sp_target *t, const char *from, time_t when,
-    const char *msg, size_t len, struct sp_err *err)
+    const char *msg, size_t len, struct sp_err *err, pid_t *pid_r)
 {
 	int p[2], status;
 	pid_t pid;
@@ -152,8 +190,11 @@ smtp_deliver_as(const struct sp_target *t, const char *from, time_t when,
 		r = read(p[0], err, sizeof(*err));
 	while (r == -1 && errno == EINTR);
 	close(p[0]);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
+	if (pid_r != NULL)
+		*pid_r = pid;
+	else
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
 	if (r != (ssize_t)sizeof(*err)) {
 		memset(err, 0, sizeof(*err));
 		err->cls = SP_TEMPFAIL;
@@ -216,7 +257,8 @@ smtp_looped(const struct smtp_msg *m, const char *user, const char *host)
  * headers in front of the common part and deliver. */
 static void
 smtp_deliver_one(const struct smtp_cfg *cfg, const char *from, time_t when,
-    struct smtp_msg *m, const struct smtp_rcpt *r, struct sp_err *err)
+    struct smtp_msg *m, const struct smtp_rcpt *r, struct sp_err *err,
+    pid_t *pid_r)
 {
 	struct auth_user u;
 	struct sp_target t;
@@ -261,7 +303,8 @@ smtp_deliver_one(const struct smtp_cfg *cfg, const char *from, time_t when,
 	if (cfg->root) {
 		t.uid = u.uid;
 		t.gid = cfg->mail_gid;
-		smtp_deliver_as(&t, from, when, start, plen + m->len, err);
+		smtp_deliver_as(&t, from, when, start, plen + m->len, err,
+		    pid_r);
 		return;
 	}
 	t.uid = (uid_t)-1;
@@ -273,10 +316,26 @@ smtp_deliver_one(const struct smtp_cfg *cfg, const char *from, time_t when,
 void
 smtp_deliver_local(const struct smtp_cfg *cfg, const char *from, time_t when,
     struct smtp_msg *m, const struct smtp_rcpt *rcpt, size_t n,
-    struct sp_err *errs)
+    struct sp_err *errs, pid_t *pids)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (pids != NULL)
+			pids[i] = -1;
+		smtp_deliver_one(cfg, from, when, m, &rcpt[i], &errs[i],
+		    pids != NULL ? &pids[i] : NULL);
+	}
+}
+
+void
+smtp_deliver_reap(const pid_t *pids, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		smtp_deliver_one(cfg, from, when, m, &rcpt[i], &errs[i]);
+		if (pids[i] > 0)
+			while (waitpid(pids[i], NULL, 0) == -1 &&
+			    errno == EINTR)
+				;
 }

@@ -91,6 +91,9 @@ split(struct smtp_cfg *cfg)
 		return smtp_serve(cfg, 0, 1, sv[1]);
 	}
 	close(sv[1]);
+	/* only the parent delivers; looked up after the greeting and the
+	 * fork, while the child starts */
+	cfg->mail_gid = priv_mail_gid();
 	/* the client is the child's: keep no copy of the connection */
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		dup2(fd, 0);
@@ -163,9 +166,7 @@ main(int argc, char *argv[])
 	tzset();
 	log_open("smtpd", to_stderr && verbose);
 	cfg.root = priv_is_root();
-	if (cfg.root) {
-		cfg.mail_gid = priv_mail_gid();
+	if (cfg.root)
 		return split(&cfg);
-	}
 	return smtp_serve(&cfg, 0, 1, -1);
 }

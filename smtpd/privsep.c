@@ -160,6 +160,7 @@ smtp_parent_deliver(const struct smtp_cfg *cfg, int fd,
 	    3 * SMTP_TRACE_MAX;
 	struct smtp_rcpt *rcpt = NULL;
 	struct sp_err *errs = NULL;
+	pid_t pids[SMTP_RCPT_MAX];
 	struct smtp_msg m;
 	size_t i;
 	int rc = -1;
@@ -189,8 +190,10 @@ smtp_parent_deliver(const struct smtp_cfg *cfg, int fd,
 		}
 	}
 	smtp_deliver_local(cfg, q->from, (time_t)q->when, &m, rcpt, q->nrcpt,
-	    errs);
+	    errs, pids);
+	/* answer first: the delivery processes have said what they did */
 	rc = smtp_writen(fd, errs, q->nrcpt * sizeof(*errs));
+	smtp_deliver_reap(pids, q->nrcpt);
 out:
 	free(rcpt);
 	free(errs);

@@ -78,7 +78,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	  "RSET: forget the message being prepared (sender and recipients)" },
 	{ "NOOP", smtp_noop, SMTP_S_ANY, SMTP_ARG_OPT, "NOOP",
 	  "NOOP: do nothing; the server answers 250 Ok" },
-	{ "QUIT", smtp_quit, SMTP_S_ANY, SMTP_ARG_NONE, "QUIT",
+	/* an argument is ignored: whoever wants to leave may leave */
+	{ "QUIT", smtp_quit, SMTP_S_ANY, SMTP_ARG_OPT, "QUIT",
 	  "QUIT: end the session" },
 	{ "VRFY", smtp_vrfy, SMTP_S_ANY, SMTP_ARG_REQ, "VRFY user",
 	  "VRFY user: ask whether a local user exists" },
@@ -703,7 +704,7 @@ smtp_deliver(struct smtp_session *s, struct smtp_msg *m)
 			log_warnx("%s: the delivery process is gone", s->id);
 	} else {
 		smtp_deliver_local(s->cfg, s->from, s->when, m, s->rcpt,
-		    s->nrcpt, errs);
+		    s->nrcpt, errs, NULL);
 	}
 	for (i = 0; i < s->nrcpt; i++)
 		if (errs[i].cls != SP_OK && errs[i].msg[0] == '\0')
@@ -753,8 +754,14 @@ smtp_data_cmd(struct smtp_session *s, char *arg)
 		break;
 	case SMTP_DATA_TIMEOUT:
 		smtp_msg_free(&m);
-		smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded",
-		    s->cfg->host);
+		if (s->data_lf_dot)
+			smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded; "
+			    "nothing delivered: a message ends with a line "
+			    "\".\" sent with CR LF (nc -C does, nc alone does "
+			    "not)", s->cfg->host);
+		else
+			smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded",
+			    s->cfg->host);
 		return SMTP_EV_QUIT;
 	case SMTP_DATA_EOF:
 	case SMTP_DATA_IOERR:

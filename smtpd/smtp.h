@@ -179,11 +179,15 @@ struct smtp_msg {
  * smtp_deliver_local - deliver M to the N recipients RCPT (already resolved
  * to mailbox names) with envelope sender FROM ("" = null sender) and
  * date WHEN; ERRS[i] gets each result.  As root, each mailbox is written
- * by a child with the recipient's uid and group mail.
+ * by a child with the recipient's uid and group mail; with PIDS (N
+ * entries, -1 where none) those children are left for smtp_deliver_reap,
+ * so that the answer goes out before they have finished exiting; without,
+ * each is reaped at once.
  */
 void smtp_deliver_local(const struct smtp_cfg *cfg, const char *from,
     time_t when, struct smtp_msg *m, const struct smtp_rcpt *rcpt,
-    size_t n, struct sp_err *errs);
+    size_t n, struct sp_err *errs, pid_t *pids);
+void smtp_deliver_reap(const pid_t *pids, size_t n);
 
 /*
  * smtp_prefix - write the per-recipient headers for recipient R into BUF
@@ -260,6 +264,10 @@ struct smtp_session {
 	size_t nrcpt;
 	char id[SMTP_ID_LEN + 1];	/* queue id of the last message */
 	time_t when;			/* time DATA started */
+	int data_lf_dot;		/* DATA: a "." line ended or preceded
+					 * by a bare LF was taken as content
+					 * (a client typing with nc): said at
+					 * the timeout */
 	/* counters */
 	int errors;
 	unsigned messages;

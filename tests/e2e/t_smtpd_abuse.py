@@ -12,6 +12,7 @@ import time
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mslib  # noqa: E402
+from t_smtpd_seed import add_user, make_lab  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -155,7 +156,7 @@ def order_and_paths(lab, port):
 
 def thousand_rcpts(lab, port):
     for i in range(120):
-        lab.add_user("u%03d" % i, "x")
+        add_user(lab, "u%03d" % i)
     with lab.connect(port) as c:
         greet(c)
         c.send("MAIL FROM:<a@abuse.test>")
@@ -220,7 +221,7 @@ def hangs_up_in_data(lab, port):
 
 def main():
     mslib.binary("smtpd")
-    lab = mslib.Lab()
+    lab = make_lab()
     port = lab.start("smtpd")
     before = snapshot(lab)
     nul_bytes(lab, port)

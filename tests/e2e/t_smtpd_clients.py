@@ -12,6 +12,7 @@ import sys
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mslib  # noqa: E402
+from t_smtpd_seed import make_lab  # noqa: E402
 
 TRACE = ("Return-Path:", "X-Original-To:", "Delivered-To:", "Received:")
 
@@ -203,7 +204,7 @@ def concurrent(lab, port):
 
 def main():
     mslib.binary("smtpd")
-    lab = mslib.Lab()
+    lab = make_lab()
     port = lab.start("smtpd")
     with_smtplib(lab, port)
     with_swaks(lab, port)

@@ -58,6 +58,7 @@ def main():
     lab = mslib.Lab()
     try:
         run(lab)
+        passwd_file_ids(lab)
     finally:
         lab.stop()
         subprocess.run(["userdel", USER], capture_output=True)
@@ -122,6 +123,45 @@ def run(lab):
     time.sleep(0.2)
     print("ok: %s got its mail in a %s:mail 0600 mailbox; postmaster went to "
           "root" % (USER, USER))
+
+
+
+def passwd_file_ids(lab):
+    """Started as root with -p, an entry without uid:gid would be written
+    as uid 0: 451 (a configuration error, the sender retries), never a
+    mailbox written by root; an entry with ids is delivered as that uid."""
+    spool = os.path.join(lab.dir, "mail")
+    pw = pwd.getpwnam(USER)
+    passwd = os.path.join(lab.dir, "passwd-ids")
+    with open(passwd, "w") as f:
+        f.write("noids:*\n%s:*:%d:%d\n" % (USER, pw.pw_uid, pw.pw_gid))
+    before = os.path.getsize(os.path.join(spool, USER))
+    port = lab.start("smtpd", ["-s", spool, "-h", lab.host, "-p", passwd],
+                     spool_args=False)
+    with lab.connect(port) as c:
+        assert c.readline().startswith("220 "), "greeting"
+        for line, want in (("HELO root.test", "250 "),
+                           ("MAIL FROM:<mbappe@fft.fr>", "250 2.1.0"),
+                           ("RCPT TO:<noids@%s>" % lab.host, "451 4.3.0"),
+                           ("RCPT TO:<%s@%s>" % (USER, lab.host), "250 2.1.5"),
+                           ("DATA", "354 ")):
+            got = c.cmd(line)
+            if not got.startswith(want):
+                sys.exit("-p, %s: expected %s, got %r" % (line, want, got))
+        c.send_raw("Subject: ids\r\n\r\nhello\r\n.\r\n")
+        got = c.readline()
+        if not got.startswith("250 2.0.0 Ok: queued as"):
+            sys.exit("-p, final dot: %r" % got)
+        assert c.cmd("QUIT").startswith("221"), "QUIT"
+    lab.stop(port)
+    if os.path.exists(os.path.join(spool, "noids")):
+        sys.exit("-p: a mailbox was written for an entry without uid:gid")
+    st = os.stat(os.path.join(spool, USER))
+    if st.st_uid != pw.pw_uid or st.st_size <= before:
+        sys.exit("-p: %s's mailbox: uid %d, size %d (was %d)"
+                 % (USER, st.st_uid, st.st_size, before))
+    print("ok: -p as root: an entry without uid:gid gets 451, one with ids "
+          "is delivered as its uid")
 
 
 if __name__ == "__main__":

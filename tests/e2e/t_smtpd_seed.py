@@ -5,9 +5,12 @@ mailbox, byte for byte (host, queue id and dates aside).
 Run as the shipped service runs (root, privilege-separated) under xinetd
 and under systemd-socket-activate (each when installed), and as an
 ordinary user (the lab mode) when we are root to switch users."""
+import grp
 import os
+import pwd
 import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -47,6 +50,51 @@ MBOX = (r"From mbappe@fft\.fr [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d
         r"\n\Z")
 
 
+# As root, the lab's users are virtual users mapped to this system account
+# (smtpd never writes a mailbox as root: an entry without uid:gid is
+# refused with 451 when it runs as root).
+OWNER = "mstest_smtpd"
+
+
+def _owner():
+    try:
+        pw = pwd.getpwnam(OWNER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell",
+                        "/usr/sbin/nologin", OWNER], check=True)
+        pw = pwd.getpwnam(OWNER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def make_lab(launcher=None, tmpdir=None):
+    """A lab as the installed service sees it.  As root: the spool is
+    2775 root:mail, as /var/mail is, and etudiant maps to OWNER's uid, so
+    that each mailbox is written by a process with that uid and group
+    mail.  As another user: the ordinary lab."""
+    lab = mslib.Lab(tmpdir=tmpdir, user=None, launcher=launcher)
+    lab.owner = None
+    if os.getuid() == 0:
+        try:
+            mail = grp.getgrnam("mail").gr_gid
+        except KeyError:
+            mslib.skip("no group mail on this system")
+        lab.owner = _owner()
+        os.chmod(lab.dir, 0o711)
+        os.chown(lab.spool, 0, mail)
+        os.chmod(lab.spool, 0o2775)
+    add_user(lab, mslib.DEMO_USER, mslib.DEMO_PASS)
+    return lab
+
+
+def add_user(lab, name, password="x"):
+    """A user of LAB (made by make_lab) that smtpd may deliver to."""
+    if lab.owner is None:
+        lab.add_user(name, password)
+    else:
+        lab.add_user(name, password, lab.owner[0], lab.owner[1])
+
+
 def run(lab, as_user):
     who = "%s under %s" % (as_user or "root", lab.launcher)
     # under systemd-socket-activate stderr is the launcher's log: -v writes
@@ -77,6 +125,10 @@ def run(lab, as_user):
     st = os.stat(lab.mbox("etudiant"))
     if st.st_mode & 0o777 != 0o600:
         sys.exit("mailbox mode %o, not 0600" % (st.st_mode & 0o777))
+    if as_user is None and getattr(lab, "owner", None) is not None and \
+            (st.st_uid, st.st_gid) != (lab.owner[0], grp.getgrnam("mail").gr_gid):
+        sys.exit("mailbox is %d:%d, want %s:mail (uid %d)"
+                 % (st.st_uid, st.st_gid, OWNER, lab.owner[0]))
     if verbose:
         log = lab.log(port)
         for want in ("S: 220 %s ESMTP mailsuite" % lab.host,
@@ -98,7 +150,7 @@ def main():
     if not launchers:
         mslib.skip("neither xinetd nor systemd-socket-activate installed")
     for launcher in launchers:
-        lab = mslib.Lab(launcher=launcher)
+        lab = make_lab(launcher=launcher)
         run(lab, None)
         lab.stop()
     if os.getuid() == 0:

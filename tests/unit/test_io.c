@@ -106,15 +106,33 @@ test_overlong_once(void **state)
 	ts_send_bytewise(t, "123456789012345\r\n1234567890123456\r\n");
 	assert_string_equal(ts_expect(t, "OK"), "OK -- 15 123456789012345");
 	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG -- 0 ");
-	/* a bare-LF line of 16 and one of 15 + CR not before LF */
+	/* a bare-LF line of 16 (flagged: the caller must know how an
+	 * overlong line ended) and one of 15 + CR not before LF */
 	ts_send(t, "1234567890123456\n12345678901234\r\r\n");
-	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG -- 0 ");
+	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG L- 0 ");
 	assert_string_equal(ts_expect(t, "OK"),
 	    "OK -- 15 12345678901234\\x0d");
 	/* overlong byte by byte: still one error */
 	ts_send_bytewise(t, "abcdefghijklmnopqrstuvwxyz\r\nok\r\n");
 	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG -- 0 ");
 	assert_string_equal(ts_expect(t, "OK"), "OK -- 2 ok");
+	/* overlong, ended by a bare LF, the CR far back in the line, and
+	 * byte by byte: the last byte before the LF decides */
+	ts_send_bytewise(t, "abc\rdefghijklmnopqrstuvwxyz\n.\r\n");
+	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG L- 0 ");
+	assert_string_equal(ts_expect(t, "OK"), "OK -- 1 .");
+	/* overlong with a NUL past the capacity, CR LF, in one piece and
+	 * with the CR and the LF in separate reads */
+	ts_sendn(t, "abcdefghijklmnopqrst\0u\r\n", 24);
+	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG -N 0 ");
+	ts_sendn(t, "abcdefghijklmnopqrstuvwxyz\r", 27);
+	ts_quiet(t, 50);
+	ts_send(t, "\n");
+	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG -- 0 ");
+	ts_sendn(t, "abcdefghijklmnopqrstuvwxyz", 26);
+	ts_quiet(t, 50);
+	ts_send(t, "\n");
+	assert_string_equal(ts_expect(t, "TOOLONG"), "TOOLONG L- 0 ");
 	ts_quiet(t, 100);
 	assert_int_equal(ts_finish(t), 0);
 }
@@ -489,7 +507,8 @@ test_random_chunks(void **state)
 				nul = memchr(in + start, '\0', len) != NULL;
 				if (len > cfg.cap - 1)
 					snprintf(want, sizeof(want),
-					    "TOOLONG -- 0 ");
+					    "TOOLONG %s%s 0 ", cr ? "-" : "L",
+					    nul ? "N" : "-");
 				else
 					snprintf(want, sizeof(want),
 					    "OK %s%s %zu %s", cr ? "-" : "L",

@@ -249,7 +249,11 @@ test_student_mistakes(void **state)
 	    "commands are HELO EHLO MAIL RCPT DATA");
 	ts_send(t, "\r\n");
 	ts_expect(t, "500 5.5.2 Error: empty command");
-	quit(t);
+	/* QUIT with words after it still ends the session */
+	ts_send(t, "quit please\r\n");
+	ts_expect(t, "221 2.0.0 Bye");
+	ts_expect_eof(t, 5000);
+	assert_int_equal(ts_finish(t), 0);
 }
 
 static void
@@ -291,6 +295,42 @@ test_help_vrfy(void **state)
 }
 
 /* ---- recipients --------------------------------------------------------- */
+
+/* Started as root, a passwd-file entry without uid:gid would be written
+ * as uid 0: deferred with 451, never delivered as root. */
+static void
+test_root_uid0_refused(void **state)
+{
+	struct fx *f = *state;
+	struct ts *t;
+	FILE *fp;
+
+	if (getuid() != 0) {
+		/* without root, "no ids" means our own, non-zero uid */
+		skip();
+	}
+	fp = fopen(f->passwd, "w");
+	assert_non_null(fp);
+	fprintf(fp, "etudiant:*\nbob:*:12345:12345\ntoor:*:0:0\n");
+	fclose(fp);
+	f->cfg.root = 1;
+	t = start(f);
+	ts_send(t, "HELO x\r\nMAIL FROM:<a@b.c>\r\n");
+	ts_expect(t, "250 " HOST);
+	ts_expect(t, "250 2.1.0 Ok");
+	ts_send(t, "RCPT TO:<etudiant@" HOST ">\r\n");
+	ts_expect(t, "451 4.3.0 <etudiant@" HOST ">: Temporary lookup failure");
+	ts_send(t, "RCPT TO:<toor@" HOST ">\r\n");
+	ts_expect(t, "550 5.1.1 <toor@" HOST ">");
+	ts_send(t, "RCPT TO:<bob@" HOST ">\r\n");
+	ts_expect(t, "250 2.1.5 Ok");
+	ts_send(t, "VRFY etudiant\r\n");
+	ts_expect(t, "252 2.0.0");
+	ts_send(t, "RSET\r\n");
+	ts_expect(t, "250 2.0.0 Ok");
+	quit(t);
+	assert_null(mbox(f, "etudiant"));
+}
 
 static void
 test_recipients(void **state)
@@ -674,6 +714,43 @@ test_overlong_lines(void **state)
 	free(big);
 }
 
+/* An overlong text line ended by a bare LF, then ".\r\n": content, not
+ * the end (the message is refused, but must not end there, or the
+ * commands after it would run: smuggling through the length limit). */
+static void
+test_overlong_smuggling(void **state)
+{
+	struct fx *f = *state;
+	struct ts *t = start(f);
+	char *big = malloc(3001);
+
+	assert_non_null(big);
+	memset(big, 'A', 3000);
+	big[3000] = '\0';
+	envelope(t);
+	ts_send(t, "DATA\r\n");
+	ts_expect(t, "354 ");
+	ts_send(t, "Subject: long\r\n\r\n");
+	ts_send(t, big);
+	ts_send(t, "\n.\r\nMAIL FROM:<evil@x>\r\nRCPT TO:<bob@" HOST ">\r\n"
+	    "DATA\r\nSubject: smuggled\r\n\r\nafter\r\n.\r\n");
+	/* one message, one reply */
+	ts_expect(t, "500 5.5.2 Error: line too long");
+	ts_quiet(t, 200);
+	/* an overlong line with a NUL past the limit, CR LF, then the end */
+	envelope(t);
+	ts_send(t, "DATA\r\n");
+	ts_expect(t, "354 ");
+	ts_send(t, big);
+	ts_sendn(t, "\0\r\n.\r\n", 6);
+	ts_expect(t, "500 5.5.2 Error: line too long");
+	ts_quiet(t, 100);
+	quit(t);
+	free(big);
+	assert_null(mbox(f, "bob"));
+	assert_null(mbox(f, "etudiant"));
+}
+
 static void
 test_nul_bytes(void **state)
 {
@@ -786,6 +863,20 @@ test_timeout(void **state)
 	ts_expect(t, "421 4.4.2 " HOST " Error: timeout exceeded");
 	ts_expect_eof(t, 5000);
 	assert_int_equal(ts_finish(t), 0);
+
+	/* a student typing with nc (bare LF) waits in DATA: "." ended by a
+	 * bare LF is content; the timeout says how a message ends */
+	t = start(f);
+	envelope(t);
+	ts_send(t, "DATA\n");
+	ts_expect(t, "354 ");
+	ts_send(t, "hello\n.\n");
+	assert_string_equal(ts_expect(t, "421"), "421 4.4.2 " HOST " Error: "
+	    "timeout exceeded; nothing delivered: a message ends with a line "
+	    "\".\" sent with CR LF (nc -C does, nc alone does not)");
+	ts_expect_eof(t, 5000);
+	assert_int_equal(ts_finish(t), 0);
+	assert_null(mbox(f, "etudiant"));
 }
 
 static void
@@ -876,6 +967,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ehlo_keywords, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_student_mistakes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_vrfy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_uid0_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recipients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_101_recipients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_smtputf8, setup, teardown),
@@ -886,6 +978,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_loop_guard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mailbox_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlong_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overlong_smuggling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_and_error_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size, setup, teardown),
