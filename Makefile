@@ -139,7 +139,8 @@ check: deps
 # missing; without root, prints the command to run.
 DEB_PKGS = gcc clang make libc6-dev libpam0g-dev libcrypt-dev libcmocka-dev \
            mandoc xinetd python3 curl swaks fetchmail s-nail procps passwd \
-           libpam-modules libpam-runtime systemd telnet openssl
+           libpam-modules libpam-runtime systemd telnet openssl \
+           procmail dovecot-core
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 

@@ -60,8 +60,9 @@ struct sp_err {
 
 /*
  * sp_user_valid - is NAME acceptable as a mailbox (user) name?  Refuses the
- * empty string, anything over SP_USER_MAX, '/', a leading '.', "..", control
- * characters, bytes >= 0x80, and spaces.  Returns 1 or 0.
+ * empty string, anything over SP_USER_MAX, '/', a leading '.' or '-', "..",
+ * control characters, bytes >= 0x80, spaces, and a name ending in ".lock"
+ * (it would be another user's dotlock).  Returns 1 or 0.
  */
 int sp_user_valid(const char *name);
 
@@ -69,19 +70,25 @@ int sp_user_valid(const char *name);
 
 /*
  * A lock on one mailbox file, by Debian Policy 11.6: an fcntl lock on the
- * file and the dotlock PATH.lock, both taken non-blocking with up to
- * SP_LOCK_TRIES randomised retries.  The dotlock is made NFS-safe (unique
- * temporary file, link(), st_nlink == 2 check, O_EXCL fallback where link()
- * is refused); it holds our pid.  A dotlock older than SP_DOTLOCK_STALE_SEC,
- * or whose pid is dead on this host, is removed.  While we hold a dotlock a
- * tiny guardian process waits on a pipe and removes the dotlock if we die
- * (even by SIGKILL), so no stale dotlock is left behind.
+ * file and the dotlock PATH.lock, both taken non-blocking with randomised
+ * retries (2 ms doubling up to SP_LOCK_DELAY_MS) within a total budget of
+ * SP_LOCK_TRIES * SP_LOCK_DELAY_MS, then SP_BUSY.  The dotlock is made
+ * NFS-safe (unique temporary file, link(), st_nlink == 2 check, O_EXCL
+ * fallback where link() is refused); it holds our pid.  A dotlock older
+ * than SP_DOTLOCK_STALE_SEC, or whose pid is dead on this host, is removed.
+ * While we hold a dotlock a tiny guardian process waits on a pipe and
+ * removes the dotlock if we die (even by SIGKILL), so no stale dotlock is
+ * left behind; it is started before the dotlock is made, and it also cuts
+ * back an append that its parent began but did not finish (sp_deliver,
+ * sp_append).  One lock per mailbox per process at a time (fcntl locks
+ * are per process: never nest sp_lock on one file).
  *
  * If the spool directory is not writable by our effective ids but is
  * group-writable by a group in our saved set (group mail after a privilege
  * drop), the lock functions raise that group only around the creation and
- * removal of the dotlock.  Where the directory cannot be written at all the
- * dotlock is skipped with fcntl alone (documented in README).
+ * removal of the dotlock (and of the journal and of a new mailbox).  Where
+ * the directory cannot be written at all the dotlock is skipped with fcntl
+ * alone (documented in README).
  */
 enum sp_lockmode {
 	SP_LOCK_SHARED,		/* fcntl read lock; waits while a dotlock is held */
@@ -135,7 +142,9 @@ int sp_deliver(const struct sp_target *t, const char *from, time_t when,
  * Before appending, UIDs of messages that have none are made persistent and
  * X-IMAPbase's next UID is advanced in place, so the UIDs reported here are
  * the ones every later reader sees.  *UIDVALIDITY_R and *FIRST_UID_R (the
- * UID of msgs[0]; the others follow by one) may be NULL.  Same checks and
+ * UID of msgs[0]; the others follow by one) may be NULL.  New messages are
+ * \Recent (no "O" in Status) whatever FLAGS says; keywords beyond the
+ * mailbox's SP_KEYWORDS_MAX are not kept.  Same checks and
  * rollback as sp_deliver; T->path must already exist unless the caller
  * wants it created (it is, as in sp_deliver).
  */
@@ -195,8 +204,12 @@ enum sp_openflags {
  * recovered first (under the exclusive lock).  Memory is O(messages): the
  * file is scanned through a bounded window, never held whole.  Messages
  * without X-UID get UIDs from X-IMAPbase's next UID in file order, so every
- * process computes the same UIDs; a missing or inconsistent X-IMAPbase gives
- * a new UIDVALIDITY.
+ * process computes the same UIDs (X-IMAPbase holds UIDVALIDITY and the last
+ * UID given, UIDNEXT - 1, as UW and Dovecot write it, so Dovecot computes
+ * the same ones too); a missing or inconsistent X-IMAPbase gives
+ * a new UIDVALIDITY: the date of the first message's From_ line (the same
+ * in every process), or the current time for an empty or missing mailbox.
+ * Fails with SP_PERMFAIL if PATH is not a regular file or is a symlink.
  */
 int sp_open(const char *path, int flags, struct sp_mbox **mb_r,
     struct sp_err *err);
@@ -235,7 +248,9 @@ int sp_refresh(struct sp_mbox *mb, struct sp_err *err);
  * every message whose state changed or that had no X-UID yet.  Messages are
  * matched to the file by UID after a fresh scan, so mail appended by others
  * since sp_open is kept (and indexed).  If a message is gone from the file
- * (another program expunged it) its marks are dropped.
+ * (another program expunged it) its marks are dropped.  Every message of
+ * the index loses SP_RECENT ("Status: O" is written); messages appended by
+ * others since the last sp_open/sp_refresh keep theirs.
  *
  * Changes that fit the old state block (padding) are written in place, one
  * pwrite each; otherwise the changed tail of the file is rewritten through a
@@ -276,15 +291,19 @@ int sp_lines(struct sp_mbox *mb, uint32_t i, enum sp_part part,
 /*
  * sp_served - the served form of PART of message I, in a malloc'ed buffer
  * (*buf_r, *len_r), CRLF line ends.  Exactly sp_msg()->size bytes for
- * SP_PART_ALL and hdr_size for SP_PART_HEADER.
+ * SP_PART_ALL and hdr_size for SP_PART_HEADER, followed by a NUL byte that
+ * *len_r does not count (the message itself may contain NULs).
  */
 int sp_served(struct sp_mbox *mb, uint32_t i, enum sp_part part,
     char **buf_r, size_t *len_r, struct sp_err *err);
 
 /*
- * sp_raw - map the stored bytes [from_off, end_off) of message I read-only
- * (quoting and state headers as on disk) for fast scans such as SEARCH.
- * *p_r stays valid until sp_unmap or the next sp_refresh/sp_sync/sp_close.
+ * sp_raw - the stored bytes [from_off, end_off) of message I, read-only
+ * (quoting and state headers as on disk) for fast scans such as SEARCH,
+ * NUL-terminated.  A private copy, not a mapping (a file cut by another
+ * program must not raise SIGBUS), so call sp_unmap after each message or
+ * batch.  *p_r stays valid until sp_unmap or the next
+ * sp_refresh/sp_sync/sp_close.
  */
 int sp_raw(struct sp_mbox *mb, uint32_t i, const char **p_r, size_t *len_r,
     struct sp_err *err);
@@ -298,8 +317,8 @@ void sp_unmap(struct sp_mbox *mb);
  * On Linux flock and fcntl locks are independent, so smtpd, Postfix
  * local(8), mutt and Dovecot (fcntl + dotlock) still deliver and read; a
  * second POP3 session gets SP_BUSY in err->cls.  A missing mailbox is
- * created empty (mode 0600) first.  sp_sync keeps the inode, so the lock
- * stays valid across our own rewrites.
+ * created empty (mode 0600, owned by the effective ids) first.  sp_sync
+ * keeps the inode, so the lock stays valid across our own rewrites.
  */
 int sp_session_lock(const char *path, int *fd_r, struct sp_err *err);
 void sp_session_unlock(int *fd);

@@ -1,0 +1,612 @@
+/*
+ * lock.c - mailbox locking by Debian Policy 11.6: an fcntl lock on the
+ * file, then the NFS-safe dotlock PATH.lock, both non-blocking with
+ * bounded randomised retries; a guardian process that removes our dotlock
+ * if we die; the POP3 session lock (flock).
+ */
+#define _GNU_SOURCE		/* getresgid */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spool_int.h"
+
+/* First retry delay; it doubles up to SP_LOCK_DELAY_MS.  Contended local
+ * deliveries usually wait a few milliseconds, not Postfix's full second,
+ * while the total budget stays Postfix's: SP_LOCK_TRIES * SP_LOCK_DELAY_MS. */
+#define SP_LOCK_FIRST_MS	2
+
+struct sp_lock {
+	int fd;
+	enum sp_lockmode mode;
+	int dotlocked;
+	char dotpath[SP_PATH_MAX];
+	pid_t guard;		/* guardian process, 0 if none */
+	int guard_fd;		/* its pipe, -1 if none */
+};
+
+uint32_t
+sp_random(void)
+{
+	struct timespec ts;
+	uint32_t x;
+	static const char here = 0;
+
+	/* Not for secrets: spreads retries and names temporary files.  No
+	 * state kept (no globals in the library): mix clock, pid, address. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec * 2654435761u ^
+	    (uint32_t)getpid() * 40503u ^ (uint32_t)(uintptr_t)&here;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return x;
+}
+
+void
+sp_sleep_ms(unsigned ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Randomised backoff: DELAY in [d/2, 3d/2), then double it. */
+static unsigned
+backoff(unsigned *delay)
+{
+	unsigned d = *delay, ms;
+
+	ms = d / 2 + sp_random() % (d + 1);
+	if (ms == 0)
+		ms = 1;
+	*delay = d * 2 > SP_LOCK_DELAY_MS ? SP_LOCK_DELAY_MS : d * 2;
+	return ms;
+}
+
+void
+sp_sig_block(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, old);
+}
+
+void
+sp_sig_restore(const sigset_t *old)
+{
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+/* ---- paths and group ---------------------------------------------------- */
+
+int
+sp_journal_path(const char *path, char *buf, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	int n;
+
+	if (slash == NULL)
+		n = snprintf(buf, cap, ".%s.journal", path);
+	else
+		n = snprintf(buf, cap, "%.*s/.%s.journal", (int)(slash - path),
+		    path, slash + 1);
+	if (n < 0 || (size_t)n >= cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The servers keep group mail only as their saved gid after dropping
+ * privileges.  When an operation in the spool directory fails with EACCES
+ * and the saved gid differs from the effective one, raise it for that one
+ * operation and lower it again at once.
+ */
+int
+sp_with_group(const char *path, int (*fn)(void *), void *arg)
+{
+	gid_t rg, eg, sg;
+	int r, e;
+
+	(void)path;
+	r = fn(arg);
+	if (r != -1 || (errno != EACCES && errno != EPERM))
+		return r;
+	e = errno;
+	if (getresgid(&rg, &eg, &sg) == -1 || sg == eg || setegid(sg) == -1) {
+		errno = e;
+		return r;
+	}
+	r = fn(arg);
+	e = errno;
+	if (setegid(eg) == -1) {
+		/* Cannot lower the group again: fail closed. */
+		abort();
+	}
+	errno = e;
+	return r;
+}
+
+/* ---- fcntl ---------------------------------------------------------------- */
+
+static int
+fcntl_try(int fd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;
+	return fcntl(fd, F_SETLK, &fl);
+}
+
+/* ---- dotlock --------------------------------------------------------------- */
+
+struct dot_arg {
+	const char *lockpath;
+	char tmp[SP_PATH_MAX];
+};
+
+static int
+write_pid(int fd)
+{
+	char b[32];
+	int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+
+	return write(fd, b, (size_t)n) == n ? 0 : -1;
+}
+
+/* One attempt: 1 taken, 0 held by someone, -1 error (errno). */
+static int
+dot_try_once(void *varg)
+{
+	struct dot_arg *a = varg;
+	struct stat st;
+	int fd, r, e, ok;
+
+	/* The temporary name is ours by pid (one lock at a time per
+	 * process), so the guardian can clean it up too. */
+	if (snprintf(a->tmp, sizeof a->tmp, "%s.%ld", a->lockpath,
+	    (long)getpid()) >= (int)sizeof a->tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	unlink(a->tmp);
+	fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return -1;
+	if (write_pid(fd) == -1) {
+		e = errno;
+		close(fd);
+		unlink(a->tmp);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	r = link(a->tmp, a->lockpath);
+	e = errno;
+	/* NFS: link() may report failure after succeeding; the link count of
+	 * our unique file tells the truth. */
+	ok = r == 0 || (stat(a->tmp, &st) == 0 && st.st_nlink == 2);
+	unlink(a->tmp);
+	if (ok)
+		return 1;
+	if (e == EEXIST)
+		return 0;
+	if (e == EPERM || e == ENOSYS || e == EOPNOTSUPP || e == EMLINK) {
+		/* A file system without hard links: O_EXCL (safe locally). */
+		fd = open(a->lockpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd == -1)
+			return errno == EEXIST ? 0 : -1;
+		write_pid(fd);
+		close(fd);
+		return 1;
+	}
+	errno = e;
+	return -1;
+}
+
+static int
+dot_unlink(void *varg)
+{
+	return unlink((const char *)varg);
+}
+
+/* Read the pid in a dotlock, 0 if none. */
+static long
+dot_pid(const char *lockpath)
+{
+	char b[32];
+	ssize_t n;
+	long pid = 0;
+	int fd;
+
+	fd = open(lockpath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	n = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	if (b[0] < '1' || b[0] > '9')
+		return 0;
+	pid = strtol(b, NULL, 10);
+	return pid > 0 && pid < INT_MAX ? pid : 0;
+}
+
+/* Remove LOCKPATH if stale; 1 if it is gone now, 0 if it stays. */
+static int
+dot_stale(const char *lockpath)
+{
+	struct stat st, st2;
+	long pid;
+	int stale;
+
+	if (lstat(lockpath, &st) == -1)
+		return errno == ENOENT;
+	pid = dot_pid(lockpath);
+	stale = time(NULL) - st.st_mtime > SP_DOTLOCK_STALE_SEC;
+	if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) == -1 &&
+	    errno == ESRCH)
+		stale = 1;
+	if (!stale)
+		return 0;
+	/* Remove only the file we judged (not a fresh lock made since). */
+	if (lstat(lockpath, &st2) == -1)
+		return errno == ENOENT;
+	if (st2.st_ino != st.st_ino || st2.st_mtime != st.st_mtime)
+		return 0;
+	sp_with_group(lockpath, dot_unlink, (void *)lockpath);
+	return 1;
+}
+
+/*
+ * The parent died (SIGKILL) in the middle of an append at SIZE: take the
+ * fcntl lock it lost and, if its dotlock is still there (so nobody has
+ * written since), cut the file back to SIZE.
+ */
+static void
+guard_rollback(struct sp_lock *l, pid_t parent, off_t size)
+{
+	struct flock fl;
+	struct stat st;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(l->fd, F_SETLKW, &fl) == -1)
+		if (errno != EINTR)
+			return;
+	if (dot_pid(l->dotpath) != (long)parent)
+		return;
+	if (fstat(l->fd, &st) == 0 && st.st_size > size &&
+	    ftruncate(l->fd, size) == 0)
+		fsync(l->fd);
+}
+
+static void
+guard_say(struct sp_lock *l, char what, off_t size)
+{
+	char rec[1 + sizeof(off_t)];
+
+	if (l == NULL || l->guard_fd == -1)
+		return;
+	rec[0] = what;
+	memcpy(rec + 1, &size, sizeof size);
+	/* Smaller than PIPE_BUF: written whole or not at all. */
+	if (write(l->guard_fd, rec, sizeof rec) != (ssize_t)sizeof rec) {
+		/* Without a guardian an append cut by SIGKILL stays cut. */
+	}
+}
+
+void
+sp_lock_intent(struct sp_lock *l, off_t size)
+{
+	guard_say(l, 'a', size);
+}
+
+void
+sp_lock_done(struct sp_lock *l)
+{
+	guard_say(l, 'c', 0);
+}
+
+static void
+guard_start(struct sp_lock *l)
+{
+	int p[2];
+	pid_t pid;
+
+	pid_t parent = getpid();
+
+	if (pipe(p) == -1)
+		return;
+	pid = fork();
+	if (pid == -1) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		char rec[1 + sizeof(off_t)];
+		off_t intent = -1;
+		ssize_t r;
+		sigset_t none;
+
+		/* The guardian: wait for words from the parent ('a' + size: an
+		 * append starts at that size; 'c': it is complete or rolled
+		 * back; 'r': released).  EOF without 'r' means it died holding
+		 * the dotlock: cut an unfinished append, then remove the
+		 * dotlock if it still holds the parent's pid. */
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		signal(SIGPIPE, SIG_IGN);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		close(p[1]);
+		for (;;) {
+			do
+				r = read(p[0], rec, sizeof rec);
+			while (r == -1 && errno == EINTR);
+			if (r != (ssize_t)sizeof rec)
+				break;
+			if (rec[0] == 'a')
+				memcpy(&intent, rec + 1, sizeof intent);
+			else if (rec[0] == 'c')
+				intent = -1;
+			else
+				break;		/* 'r': released */
+		}
+		if (r == 0) {
+			char tmp[SP_PATH_MAX + 24];
+
+			if (intent >= 0)
+				guard_rollback(l, parent, intent);
+			snprintf(tmp, sizeof tmp, "%s.%ld", l->dotpath, (long)parent);
+			sp_with_group(tmp, dot_unlink, tmp);
+			if (dot_pid(l->dotpath) == (long)parent)
+				sp_with_group(l->dotpath, dot_unlink, l->dotpath);
+		}
+		/* Leave without exit handlers or sanitizer hooks: this copy of
+		 * the process owns none of the memory it sees. */
+		kill(getpid(), SIGKILL);
+		_exit(0);
+	}
+	close(p[0]);
+	fcntl(p[1], F_SETFD, FD_CLOEXEC);
+	l->guard = pid;
+	l->guard_fd = p[1];
+}
+
+static void
+guard_stop(struct sp_lock *l)
+{
+	if (l->guard_fd != -1) {
+		/* "released": the guardian exits without touching anything. */
+		guard_say(l, 'r', 0);
+		close(l->guard_fd);
+		l->guard_fd = -1;
+	}
+	if (l->guard > 0) {
+		while (waitpid(l->guard, NULL, 0) == -1 && errno == EINTR)
+			;
+		l->guard = 0;
+	}
+}
+
+/* Take the dotlock: 0 taken (or skipped where the directory cannot be
+ * written at all), -1 busy or error. */
+static int
+dot_lock(struct sp_lock *l, const char *path, struct sp_err *err)
+{
+	struct dot_arg a;
+	unsigned delay = SP_LOCK_FIRST_MS;
+	long budget = (long)SP_LOCK_TRIES * SP_LOCK_DELAY_MS;
+	int r;
+
+	if (snprintf(l->dotpath, sizeof l->dotpath, "%s.lock", path) >=
+	    (int)sizeof l->dotpath)
+		return sp_fail(err, SP_PERMFAIL, "5.3.5", "mailbox path too long");
+	a.lockpath = l->dotpath;
+	/* The guardian first: if we die between link() and its fork, the
+	 * dotlock would stay. */
+	guard_start(l);
+	for (;;) {
+		r = sp_with_group(path, dot_try_once, &a);
+		if (r == 1) {
+			l->dotlocked = 1;
+			return 0;
+		}
+		if (r == -1) {
+			int e = errno;
+
+			guard_stop(l);
+			if (e == EACCES || e == EPERM || e == EROFS) {
+				/* No write access to the spool directory even with
+				 * our saved group: fcntl alone (see README). */
+				return 0;
+			}
+			return sp_fail_errno(err, e, "dotlock", l->dotpath);
+		}
+		if (dot_stale(l->dotpath))
+			continue;
+		if (budget <= 0) {
+			guard_stop(l);
+			return sp_fail(err, SP_BUSY, "4.2.0",
+			    "mailbox locked by another program (%s)", l->dotpath);
+		}
+		r = (int)backoff(&delay);
+		budget -= r;
+		sp_sleep_ms((unsigned)r);
+	}
+}
+
+/* Shared mode: wait while someone holds the dotlock (a writer that uses
+ * dotlocks only). */
+static int
+dot_wait(const char *path, struct sp_err *err)
+{
+	char lp[SP_PATH_MAX];
+	unsigned delay = SP_LOCK_FIRST_MS;
+	long budget = (long)SP_LOCK_TRIES * SP_LOCK_DELAY_MS;
+	struct stat st;
+	int r;
+
+	if (snprintf(lp, sizeof lp, "%s.lock", path) >= (int)sizeof lp)
+		return sp_fail(err, SP_PERMFAIL, "5.3.5", "mailbox path too long");
+	while (lstat(lp, &st) == 0) {
+		if (dot_stale(lp))
+			continue;
+		if (budget <= 0)
+			return sp_fail(err, SP_BUSY, "4.2.0",
+			    "mailbox locked by another program (%s)", lp);
+		r = (int)backoff(&delay);
+		budget -= r;
+		sp_sleep_ms((unsigned)r);
+	}
+	return 0;
+}
+
+int
+sp_lock(int fd, const char *path, enum sp_lockmode mode,
+    struct sp_lock **lock_r, struct sp_err *err)
+{
+	struct sp_lock *l;
+	unsigned delay = SP_LOCK_FIRST_MS;
+	long budget = (long)SP_LOCK_TRIES * SP_LOCK_DELAY_MS;
+	int r;
+
+	*lock_r = NULL;
+	l = calloc(1, sizeof *l);
+	if (l == NULL)
+		return sp_fail(err, SP_TEMPFAIL, "4.3.0", "out of memory");
+	l->fd = fd;
+	l->mode = mode;
+	l->guard_fd = -1;
+	while (fcntl_try(fd, mode == SP_LOCK_EXCL ? F_WRLCK : F_RDLCK) == -1) {
+		if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
+			r = errno;
+			free(l);
+			return sp_fail_errno(err, r, "fcntl lock", path);
+		}
+		if (budget <= 0) {
+			free(l);
+			return sp_fail(err, SP_BUSY, "4.2.0",
+			    "mailbox %s is locked by another program", path);
+		}
+		r = (int)backoff(&delay);
+		budget -= r;
+		sp_sleep_ms((unsigned)r);
+	}
+	r = mode == SP_LOCK_EXCL ? dot_lock(l, path, err) : dot_wait(path, err);
+	if (r == -1) {
+		fcntl_try(fd, F_UNLCK);
+		free(l);
+		return -1;
+	}
+	*lock_r = l;
+	return 0;
+}
+
+void
+sp_unlock(struct sp_lock **lockp)
+{
+	struct sp_lock *l;
+	int e = errno;
+
+	if (lockp == NULL || (l = *lockp) == NULL)
+		return;
+	if (l->dotlocked) {
+		sp_with_group(l->dotpath, dot_unlink, l->dotpath);
+		l->dotlocked = 0;
+	}
+	guard_stop(l);
+	fcntl_try(l->fd, F_UNLCK);
+	free(l);
+	*lockp = NULL;
+	errno = e;
+}
+
+/* ---- POP3 session lock ---------------------------------------------------- */
+
+struct sess_arg {
+	const char *path;
+	int fd;
+};
+
+static int
+session_open(void *v)
+{
+	struct sess_arg *a = v;
+
+	a->fd = open(a->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOCTTY, 0600);
+	return a->fd == -1 ? -1 : 0;
+}
+
+int
+sp_session_lock(const char *path, int *fd_r, struct sp_err *err)
+{
+	struct sess_arg a;
+	struct stat st;
+	int fd;
+
+	*fd_r = -1;
+	a.path = path;
+	fd = sp_with_group(path, session_open, &a) == 0 ? a.fd : -1;
+	if (fd == -1) {
+		if (errno == ELOOP)
+			return sp_fail(err, SP_PERMFAIL, "5.2.0",
+			    "mailbox %s is a symbolic link", path);
+		return sp_fail_errno(err, errno, "open", path);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return sp_fail(err, SP_PERMFAIL, "5.2.0",
+		    "mailbox %s is not a regular file", path);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return sp_fail(err, SP_BUSY, "4.2.0",
+			    "mailbox %s is in use by another POP3 session", path);
+		return sp_fail_errno(err, e, "flock", path);
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+void
+sp_session_unlock(int *fd)
+{
+	if (fd == NULL || *fd < 0)
+		return;
+	flock(*fd, LOCK_UN);
+	close(*fd);
+	*fd = -1;
+}

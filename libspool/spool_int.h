@@ -1,0 +1,204 @@
+/*
+ * spool_int.h - private to the storage files of libspool (lock.c,
+ * deliver.c, mbox.c, rewrite.c, serve.c, append.c, names.c).  Not part of
+ * the contract: servers include spool.h only.
+ */
+#ifndef SPOOL_SPOOL_INT_H
+#define SPOOL_SPOOL_INT_H
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "spool.h"
+
+/* Mapping window of the scanner: the file is seen through one window of
+ * this size at a time, unmapped behind us, so that RSS stays small even
+ * for a 1 GiB mailbox (8 MiB + the index). */
+#define SP_WIN_SIZE		((size_t)8 << 20)
+
+/* Longest From_ line that can be a separator: "From " + an address
+ * (SMTP allows 64+1+255) + the date, with room.  Longer lines are text. */
+#define SP_FROMLINE_MAX		1024
+
+/* Bytes of a state header line that we parse (X-Keywords with 32 names
+ * of SP_KEYWORD_MAX fits); the rest of a longer line is ignored. */
+#define SP_HDRPARSE_MAX		4096
+
+/* Longest keyword name we accept (IMAP atoms have no limit; Dovecot
+ * refuses above 255, we keep state blocks small). */
+#define SP_KEYWORD_MAX		64
+
+/* I/O buffer for delivery, journal and copying: large enough that a
+ * 10 MB message is a handful of system calls, small against RSS. */
+#define SP_IO_CHUNK		((size_t)256 * 1024)
+
+/* Largest state block we write: X-IMAPbase with every keyword, Status,
+ * X-Status, X-Keywords with every keyword and padding, X-UID. */
+#define SP_BLOCK_MAX		(2 * SP_KEYWORDS_MAX * (SP_KEYWORD_MAX + 1) + 256)
+
+/* ---- errors (deliver.c) ---- */
+int sp_fail(struct sp_err *err, enum sp_class cls, const char *dsn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Map errno E of operation WHAT on PATH (Postfix's mapping). */
+int sp_fail_errno(struct sp_err *err, int e, const char *what,
+    const char *path);
+void sp_err_ok(struct sp_err *err);
+
+/* ---- mapping window (mbox.c) ---- */
+struct sp_win {
+	int fd;
+	off_t fsize;
+	char *base;
+	off_t woff;
+	size_t wlen;
+};
+void sp_win_init(struct sp_win *w, int fd, off_t fsize);
+void sp_win_done(struct sp_win *w);
+/* A pointer to byte OFF with *AVAIL bytes mapped behind it, at least
+ * min(WANT, fsize - OFF).  NULL with errno on failure. */
+const char *sp_win_at(struct sp_win *w, off_t off, size_t want,
+    size_t *avail);
+
+/* ---- buffered line reader over pread (serve.c) ---- */
+struct sp_rd {
+	int fd;
+	off_t pos;		/* file offset of buf[start] */
+	off_t end;		/* stop here */
+	char *buf;
+	size_t cap, start, len;
+};
+int sp_rd_init(struct sp_rd *r, int fd, off_t from, off_t end);
+void sp_rd_done(struct sp_rd *r);
+/* Next line: *P (valid until the next call), *N without the LF, *LF 1 if
+ * the line ended in LF.  Returns 1, 0 at the end, -1 on error. */
+int sp_rd_line(struct sp_rd *r, const char **p, size_t *n, int *lf);
+
+/* ---- index (mbox.c) ---- */
+
+/* What the index knows beyond struct sp_msg: where the state headers are
+ * and what they say on disk. */
+struct sp_ixmsg {
+	off_t state_off;	/* first state header line, -1 if none */
+	off_t state_end;	/* end of the last one */
+	uint32_t fromhash;	/* FNV-1a of the From_ line: detects moves */
+	uint32_t disk_uid;	/* X-UID as read, 0 if none */
+	uint32_t disk_flags;	/* flags as on disk (SP_RECENT: no "O") */
+	uint32_t disk_kw;	/* keywords as on disk */
+	uint8_t split;		/* state lines not contiguous or not all known */
+	uint8_t uid_ok;		/* disk_uid was accepted as the UID */
+	uint8_t dirty;		/* sp_set_state changed it */
+};
+
+struct sp_index {
+	struct sp_msg *msg;
+	struct sp_ixmsg *ix;
+	uint32_t n, cap;
+	uint32_t uidvalidity, uidnext;
+	int has_base;		/* X-IMAPbase or X-IMAP parsed in message 0 */
+	int base_pseudo;	/* ... from UW's hidden pseudo message */
+	off_t pseudo_end;	/* end of that message, 0 if none */
+	uint32_t base_validity, base_next;
+	off_t base_next_off;	/* the 10 digits of UIDNEXT, -1 if not ours */
+	unsigned base_nkw;	/* keywords listed in X-IMAPbase */
+	char *kw[SP_KEYWORDS_MAX];
+	unsigned nkw;
+	off_t size;		/* bytes scanned */
+};
+
+void sp_index_free(struct sp_index *ix);
+/* Copy the keyword table of SRC into empty DST (seed of a new scan). */
+int sp_index_seed(struct sp_index *dst, const struct sp_index *src);
+/* Scan [START, FSIZE) of FD and append the messages found; START is 0 or
+ * the From_ line of a message.  Then assign UIDs (sp_index_uids). */
+int sp_scan(int fd, off_t start, off_t fsize, struct sp_index *ix,
+    struct sp_err *err);
+void sp_index_uids(struct sp_index *ix, uint32_t empty_validity);
+int sp_kw_add(struct sp_index *ix, const char *name, size_t len);
+/* Index of state header NAME (the text before ':'), -1 if not one. */
+int sp_state_header(const char *p, size_t n);
+/* Is P/N a separator line "From sender date" (without LF)?  *WHEN_R gets
+ * the date; *SENDER_R and *SLEN_R the sender. */
+int sp_from_line(const char *p, size_t n, time_t *when_r,
+    const char **sender_r, size_t *slen_r);
+uint32_t sp_hash(const char *p, size_t n);
+int sp_is_quoted_from(const char *p, size_t n);
+
+/* ---- locks and files (lock.c) ---- */
+/* Journal path of mailbox PATH: DIR/.NAME.journal. */
+int sp_journal_path(const char *path, char *buf, size_t cap);
+/* Run FN(ARG) with the saved group raised when PATH's directory needs it
+ * (EACCES with our effective ids).  Returns FN's result, errno kept. */
+int sp_with_group(const char *path, int (*fn)(void *), void *arg);
+/* Block every catchable signal (and SIGXFSZ) into OLD; restore. */
+void sp_sig_block(sigset_t *old);
+void sp_sig_restore(const sigset_t *old);
+void sp_sleep_ms(unsigned ms);
+/* Tell the lock's guardian that an append starts at SIZE (if we are killed
+ * before sp_lock_done, it cuts the file back to SIZE), or that it is over. */
+void sp_lock_intent(struct sp_lock *l, off_t size);
+void sp_lock_done(struct sp_lock *l);
+uint32_t sp_random(void);
+
+/* ---- rewrite (rewrite.c) ---- */
+/* With the exclusive lock held on FD: replay or discard a journal. */
+int sp_journal_recover(int fd, const char *path, struct sp_err *err);
+
+/* What a rewrite must make of message i of a fresh index. */
+struct sp_want {
+	uint32_t flags;		/* incl. SP_RECENT to keep "O" off; SP_EXPUNGE */
+	uint32_t kw;
+};
+/* Rewrite FD (exclusive lock held) so that message i has WANT[i]; every
+ * UID is persisted and X-IMAPbase put on the first kept message with
+ * UIDNEXT. Crash-safe (in-place pwrite or journal). */
+int sp_rewrite(int fd, const char *path, struct sp_index *ix,
+    const struct sp_want *want, struct sp_err *err);
+/* Format a state block into BUF; PAD_TO 0 gives the default padding,
+ * otherwise the block is padded to exactly PAD_TO bytes if it fits.
+ * Returns the length, or 0 if it does not fit. */
+size_t sp_block(char *buf, size_t cap, const struct sp_index *ix,
+    int with_base, uint32_t uidnext, uint32_t flags, uint32_t kw,
+    uint32_t uid, size_t pad_to);
+
+/* ---- delivery (deliver.c) ---- */
+/* Open (or create) the target mailbox safely and lock it exclusively;
+ * recovers a pending journal.  *SIZE_R is its size under the lock. */
+int sp_target_open(const struct sp_target *t, int *fd_r,
+    struct sp_lock **lock_r, off_t *size_r, struct sp_err *err);
+/* Append writer: formats mboxrd messages into FD from offset OFF. */
+struct sp_out {
+	int fd;
+	off_t off;
+	char *buf;
+	size_t len;
+	int err;		/* errno of the first failed write */
+};
+int sp_out_init(struct sp_out *o, int fd, off_t off);
+void sp_out_put(struct sp_out *o, const char *p, size_t n);
+int sp_out_flush(struct sp_out *o);
+void sp_out_done(struct sp_out *o);
+/* Write one message: From_ line, header without state headers, BLOCK
+ * (may be NULL) at the end of the header, body quoted, blank line.
+ * PREFIX_NL adds newlines first so that the file ends in a blank line. */
+void sp_out_message(struct sp_out *o, const char *from, time_t when,
+    const char *msg, size_t len, const char *block, size_t blen);
+/* How many newlines must precede an append to FD of size SIZE. */
+int sp_tail_fix(int fd, off_t size, const char **fix_r);
+
+/* ---- mailbox handle ---- */
+struct sp_raw {
+	char *p;
+	size_t len;
+};
+
+struct sp_mbox {
+	char path[SP_PATH_MAX];
+	int fd;			/* -1: the file does not exist (SP_CREATE) */
+	int flags;
+	struct stat st;		/* as at the last scan */
+	struct sp_index ix;
+	struct sp_raw *raw;
+	size_t nraw;
+};
+
+#endif
