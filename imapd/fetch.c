@@ -630,9 +630,15 @@ fetch_message(struct imap_session *s, struct imap_cmd *c, uint32_t seq,
 	if (q->needs_mime && mime_load(s, seq, !q->needs_body) == -1)
 		return -1;
 	sbuf_reset(b);
-	sbuf_printf(b, "* %u FETCH (", seq);
-	if (c->uid && !q->want_uid)
-		sbuf_printf(b, "UID %u ", r->uid);
+	/* no printf per message: FETCH 1:* is 10000 of these lines */
+	sbuf_puts(b, "* ");
+	imap_sbuf_uint(b, seq);
+	sbuf_puts(b, " FETCH (");
+	if (c->uid && !q->want_uid) {
+		sbuf_puts(b, "UID ");
+		imap_sbuf_uint(b, r->uid);
+		sbuf_addc(b, ' ');
+	}
 	for (i = 0; i < q->n; i++) {
 		const struct fetch_item *it = &q->v[i];
 
@@ -644,14 +650,15 @@ fetch_message(struct imap_session *s, struct imap_cmd *c, uint32_t seq,
 			imap_sbuf_flags(s, b, r->flags, r->keywords, r->recent);
 			break;
 		case FI_UID:
-			sbuf_printf(b, "UID %u", r->uid);
+			sbuf_puts(b, "UID ");
+			imap_sbuf_uint(b, r->uid);
 			break;
 		case FI_INTERNALDATE:
 			fetch_date(b, m->internaldate);
 			break;
 		case FI_SIZE:
-			sbuf_printf(b, "RFC822.SIZE %llu",
-			    (unsigned long long)m->size);
+			sbuf_puts(b, "RFC822.SIZE ");
+			imap_sbuf_uint(b, (unsigned long long)m->size);
 			break;
 		case FI_ENVELOPE:
 		case FI_BODY:

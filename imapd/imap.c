@@ -450,11 +450,6 @@ imap_loop(struct imap_session *s)
 			 * end; only a failed write is an error */
 			return io_flush(&s->io) == -1 || s->io.out_error ? 1 : 0;
 		}
-		if (s->claim_pending) {
-			if (io_flush(&s->io) == -1)
-				return 1;
-			imap_claim_recent(s);
-		}
 		s->bad_count = rc == IMAP_RC_BAD ? s->bad_count + 1 : 0;
 		if (s->bad_count >= IMAP_BAD_MAX) {
 			imap_untagged(s, "BYE Too many invalid commands");

@@ -107,8 +107,8 @@ struct imap_session {
 	char mbox_name[SP_PATH_MAX];	/* as the client named it (wire form) */
 	char mbox_path[SP_PATH_MAX];
 	int readonly;			/* EXAMINE, or not writable */
-	int dirty;			/* state changed since the last sp_sync */
-	int claim_pending;		/* \Recent claimed, "Status: O" unwritten */
+	int dirty;			/* state changed, or \Recent claimed,
+					 * since the last sp_sync */
 	struct imap_msgref *msgs;	/* the view, by sequence number - 1 */
 	uint32_t nmsgs, msgcap;
 	uint32_t nrecent;
@@ -182,6 +182,9 @@ void imap_write_literal(struct imap_session *s, const char *p, size_t len);
  * if RECENT), appended to B. */
 void imap_sbuf_flags(struct imap_session *s, struct sbuf *b, uint32_t flags,
     uint32_t keywords, int recent);
+/* V in decimal appended to B (what sbuf_printf("%llu") gives, without
+ * its two vsnprintf calls: FETCH writes a few per message). */
+void imap_sbuf_uint(struct sbuf *b, unsigned long long v);
 /* The current CAPABILITY list (without "CAPABILITY"), for the state. */
 const char *imap_capability(const struct imap_session *s);
 
@@ -277,8 +280,12 @@ int imap_mbox_announce(struct imap_session *s, int expunges);
 int imap_mbox_refresh(struct imap_session *s);
 
 /*
- * imap_mbox_sync - write the state (flags, \Recent seen) with sp_sync if
- * anything changed.  Returns 0 or -1 with ERR filled.
+ * imap_mbox_sync - write the state (flags, and "Status: O" for the
+ * messages this session reported \Recent) with sp_sync if anything
+ * changed.  Called at CHECK, CLOSE, EXPUNGE, UNSELECT, SELECT of another
+ * mailbox, LOGOUT and the end of the session: \Recent is claimed lazily,
+ * so a session that opens new mail at the same moment as another may
+ * report it \Recent too (imapd(8), CAVEATS).  Returns 0 or -1 with ERR.
  */
 int imap_mbox_sync(struct imap_session *s, struct sp_err *err);
 
@@ -292,10 +299,6 @@ int imap_mbox_sync(struct imap_session *s, struct sp_err *err);
  */
 int imap_mbox_expunge(struct imap_session *s, const struct imap_seqset *uids,
     int deleted_only, int silent, struct sp_err *err);
-
-/* Write the "Status: O" of the messages this session just claimed as
- * \Recent (the dispatcher calls it after each reply is sent). */
-void imap_claim_recent(struct imap_session *s);
 
 /* Close the selected mailbox (after a sync); back to AUTHENTICATED. */
 void imap_mbox_close(struct imap_session *s);

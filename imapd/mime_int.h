@@ -30,7 +30,6 @@ enum mime_kind {
 struct mime_part {
 	size_t hdr_off, hdr_len;	/* header, blank line included */
 	size_t body_off, body_len;
-	size_t lines;			/* LF count of the body */
 	struct mime_rng type, subtype;	/* from Content-Type; absent: default */
 	struct mime_rng ctype;		/* raw Content-Type value (params) */
 	struct mime_rng cte, cid, cdesc, cdisp, clang, cloc, cmd5;
@@ -45,11 +44,35 @@ struct mime_part {
 	unsigned nchild;
 };
 
+/* The ENVELOPE fields (RFC 3501 7.4.2), in the order they are sent. */
+enum {
+	ENV_DATE, ENV_SUBJECT, ENV_FROM, ENV_SENDER, ENV_REPLY_TO, ENV_TO,
+	ENV_CC, ENV_BCC, ENV_IN_REPLY_TO, ENV_MESSAGE_ID, ENV_N
+};
+
+/*
+ * Occurrences of one field kept by the pass over a header: Dovecot joins
+ * repeated To:, Cc: ... fields into one list.  A header repeating a field
+ * more often than this (no real mail does) has that field found again by
+ * a second scan, so the answer is the same.
+ */
+#define MIME_ENV_REPEAT	4
+
+/* The envelope fields of one header, found in one pass. */
+struct mime_env {
+	struct mime_rng v[ENV_N][MIME_ENV_REPEAT];
+	unsigned n[ENV_N];		/* occurrences, MIME_ENV_REPEAT + 1 at
+					 * most (then: scan again) */
+};
+
 struct mime_msg {
 	const char *buf;
 	size_t len;
 	struct mime_part *parts;
 	size_t nparts, cap;
+	/* the top-level header's envelope fields, collected by the parser's
+	 * pass over that header: ENVELOPE needs no pass of its own */
+	struct mime_env env;
 };
 
 /* One header field: NAME (without the colon) and its raw VALUE (folded,
@@ -69,6 +92,8 @@ int mime_hdr_next(const char *b, size_t end, size_t *pos,
 /* First field NAME (case-insensitive) of header HS/HLEN. */
 int mime_hdr_find(const char *b, size_t hs, size_t hlen, const char *name,
     struct mime_rng *val);
+/* Note field F in E if it is one of the ENVELOPE's (mime_render.c). */
+void mime_env_note(struct mime_env *e, const struct mime_field *f);
 
 /* Append VAL unfolded (CR and LF removed), leading and trailing blanks
  * trimmed, to OUT. */
@@ -98,6 +123,10 @@ int mime_ctype(const char **p, const char *end, struct mime_rng *type,
     struct mime_rng *subtype);
 
 int mime_rng_eq(const struct mime_rng *r, const char *s);
+
+/* LFs in P/N: a part's line count (RFC 3501 body-fld-lines), counted
+ * when BODYSTRUCTURE asks for it, only for the parts that show it. */
+size_t mime_count_lf(const char *p, size_t n);
 
 /* Case-insensitive (ASCII) compare of N bytes. */
 int mime_ci_eq(const char *a, const char *b, size_t n);

@@ -14,6 +14,21 @@
 
 #include "mime_int.h"
 
+/*
+ * One octet appended to OUT.  ENVELOPE and BODYSTRUCTURE are built mostly
+ * of single parentheses and blanks: when there is room this stores it
+ * without sbuf_addc's calls (same result, the NUL after the data kept).
+ */
+static inline void
+mime_addc(struct sbuf *out, char c)
+{
+	if (out->p != NULL && !out->oom && out->len + 2 <= out->cap) {
+		out->p[out->len++] = c;
+		out->p[out->len] = '\0';
+	} else
+		sbuf_addc(out, c);
+}
+
 /* ---- IMAP strings ---------------------------------------------------- */
 
 /*
@@ -21,29 +36,42 @@
  * ENVELOPE strings are sent that way, as Dovecot does; elsewhere they are
  * escaped in a quoted string.
  */
+enum { MIME_SC_LIT = 1, MIME_SC_ESC = 2, MIME_SC_NUL = 4 };
+
+/* What a byte asks of an IMAP string, as a table (one lookup per byte):
+ * a literal (8-bit, CR, LF, NUL), or an escape in a quoted string. */
+#define MIME_SC_HIGH16(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1, \
+	[c + 4] = 1, [c + 5] = 1, [c + 6] = 1, [c + 7] = 1, [c + 8] = 1, \
+	[c + 9] = 1, [c + 10] = 1, [c + 11] = 1, [c + 12] = 1, \
+	[c + 13] = 1, [c + 14] = 1, [c + 15] = 1
+static const unsigned char mime_strclass[256] = {
+	['\0'] = MIME_SC_LIT | MIME_SC_NUL, ['\r'] = MIME_SC_LIT,
+	['\n'] = MIME_SC_LIT, ['"'] = MIME_SC_ESC, ['\\'] = MIME_SC_ESC,
+	MIME_SC_HIGH16(0x80), MIME_SC_HIGH16(0x90), MIME_SC_HIGH16(0xa0),
+	MIME_SC_HIGH16(0xb0), MIME_SC_HIGH16(0xc0), MIME_SC_HIGH16(0xd0),
+	MIME_SC_HIGH16(0xe0), MIME_SC_HIGH16(0xf0)
+};
+#undef MIME_SC_HIGH16
+
 static void
 mime_imap_string(struct sbuf *out, const char *p, size_t len,
     int lit_specials)
 {
 	size_t i, nul = 0, s;
-	int lit = 0, esc = 0;
-	unsigned char c;
+	unsigned cls = 0;
+	int lit, esc;
 
 	if (p == NULL) {
 		sbuf_puts(out, "NIL");
 		return;
 	}
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)p[i];
-		if (c >= 0x80 || c == '\r' || c == '\n')
-			lit = 1;
-		else if (c == '"' || c == '\\')
-			esc = 1;
-		else if (c == '\0') {
-			lit = 1;
-			nul++;
-		}
-	}
+	for (i = 0; i < len; i++)
+		cls |= mime_strclass[(unsigned char)p[i]];
+	if (cls & MIME_SC_NUL)
+		for (i = 0; i < len; i++)
+			nul += p[i] == '\0';
+	lit = (cls & MIME_SC_LIT) != 0;
+	esc = (cls & MIME_SC_ESC) != 0;
 	if (esc && lit_specials)
 		lit = 1;
 	if (lit) {
@@ -57,17 +85,22 @@ mime_imap_string(struct sbuf *out, const char *p, size_t len,
 		}
 		return;
 	}
-	sbuf_addc(out, '"');
+	mime_addc(out, '"');
+	if (!esc) {
+		sbuf_add(out, p, len);
+		mime_addc(out, '"');
+		return;
+	}
 	for (i = 0; i < len; i = s + 1) {
 		for (s = i; s < len && p[s] != '"' && p[s] != '\\'; s++)
 			;
 		sbuf_add(out, p + i, s - i);
 		if (s < len) {
-			sbuf_addc(out, '\\');
-			sbuf_addc(out, p[s]);
+			mime_addc(out, '\\');
+			mime_addc(out, p[s]);
 		}
 	}
-	sbuf_addc(out, '"');
+	mime_addc(out, '"');
 }
 
 void
@@ -103,6 +136,19 @@ mime_value_astring(struct sbuf *out, const struct mime_rng *r,
 	mime_astring(out, tmp->p, tmp->len);
 }
 
+/* " N": a size or a line count, without sbuf_printf's two vsnprintf. */
+static void
+mime_put_size(struct sbuf *out, size_t v)
+{
+	char d[24], *p = d + sizeof(d);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	*--p = ' ';
+	sbuf_add(out, p, (size_t)(d + sizeof(d) - p));
+}
+
 static void
 mime_sbuf_truncate(struct sbuf *b, size_t len)
 {
@@ -116,11 +162,6 @@ mime_sbuf_truncate(struct sbuf *b, size_t len)
 
 enum mime_atok { MA_ATOM, MA_QS, MA_DLIT, MA_SPECIAL, MA_END };
 
-struct mime_alex {
-	const char *p, *end;
-	struct mime_rng comment;	/* last comment seen (its inside) */
-};
-
 struct mime_tok {
 	enum mime_atok t;
 	char c;				/* MA_SPECIAL */
@@ -128,20 +169,42 @@ struct mime_tok {
 	int ws;				/* blank or comment before it */
 };
 
-static int
-mime_is_aspecial(char c)
-{
-	return strchr("()<>@,;:\\\".[]", c) != NULL;
-}
+struct mime_alex {
+	const char *p, *end;
+	struct mime_rng comment;	/* last comment seen (its inside) */
+	/* the token at P, lexed once by a peek and then taken by
+	 * mime_alex_next without lexing it again */
+	const char *ahead_at;		/* P it was lexed at; NULL: none */
+	const char *ahead_end;		/* P after it */
+	struct mime_tok ahead;
+	struct mime_rng ahead_comment;	/* last comment before it; p NULL:
+					 * none */
+};
 
-static void
-mime_alex_next(struct mime_alex *lx, struct mime_tok *t)
+/* RFC 5322 specials, '.' included, as tables (a lookup per byte, not a
+ * strchr).  NUL counts as a special, as it did with strchr, so that an
+ * atom never runs over a NUL. */
+#define MIME_ASPECIALS \
+	['\0'] = 1, ['('] = 1, [')'] = 1, ['<'] = 1, ['>'] = 1, ['@'] = 1, \
+	[','] = 1, [';'] = 1, [':'] = 1, ['\\'] = 1, ['"'] = 1, ['.'] = 1, \
+	['['] = 1, [']'] = 1
+static const unsigned char mime_aspecial_tab[256] = { MIME_ASPECIALS };
+/* What ends an atom: a special or a blank. */
+static const unsigned char mime_atom_end_tab[256] = { MIME_ASPECIALS,
+	[' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1 };
+#undef MIME_ASPECIALS
+
+/* Lex the token at P (before END) into *T; a comment before it goes to
+ * *COMMENT.  Returns where the token ends. */
+static const char *
+mime_alex_scan(const char *p, const char *end, struct mime_tok *t,
+    struct mime_rng *comment)
 {
-	const char *p = lx->p, *s;
+	const char *s;
 	int depth;
 
 	t->ws = 0;
-	while (p < lx->end) {
+	while (p < end) {
 		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
 			p++;
 			t->ws = 1;
@@ -151,39 +214,38 @@ mime_alex_next(struct mime_alex *lx, struct mime_tok *t)
 			break;
 		t->ws = 1;
 		s = ++p;
-		for (depth = 1; p < lx->end; p++) {
-			if (*p == '\\' && p + 1 < lx->end)
+		for (depth = 1; p < end; p++) {
+			if (*p == '\\' && p + 1 < end)
 				p++;
 			else if (*p == '(')
 				depth++;
 			else if (*p == ')' && --depth == 0)
 				break;
 		}
-		lx->comment.p = s;
-		lx->comment.n = (size_t)(p - s);
-		if (p < lx->end)
+		comment->p = s;
+		comment->n = (size_t)(p - s);
+		if (p < end)
 			p++;
 	}
-	if (p >= lx->end) {
+	if (p >= end) {
 		t->t = MA_END;
-		lx->p = p;
-		return;
+		return p;
 	}
 	if (*p == '"') {
 		t->t = MA_QS;
-		mime_qstring(&p, lx->end, &t->r);
+		mime_qstring(&p, end, &t->r);
 	} else if (*p == '[') {
 		t->t = MA_DLIT;
 		t->r.p = p;
-		while (p < lx->end && *p != ']') {
-			if (*p == '\\' && p + 1 < lx->end)
+		while (p < end && *p != ']') {
+			if (*p == '\\' && p + 1 < end)
 				p++;
 			p++;
 		}
-		if (p < lx->end)
+		if (p < end)
 			p++;
 		t->r.n = (size_t)(p - t->r.p);
-	} else if (mime_is_aspecial(*p)) {
+	} else if (mime_aspecial_tab[(unsigned char)*p]) {
 		t->t = MA_SPECIAL;
 		t->c = *p;
 		t->r.p = p++;
@@ -191,22 +253,34 @@ mime_alex_next(struct mime_alex *lx, struct mime_tok *t)
 	} else {
 		t->t = MA_ATOM;
 		t->r.p = p;
-		while (p < lx->end && !mime_is_aspecial(*p) && *p != ' ' &&
-		    *p != '\t' && *p != '\r' && *p != '\n')
+		while (p < end && !mime_atom_end_tab[(unsigned char)*p])
 			p++;
 		t->r.n = (size_t)(p - t->r.p);
 	}
-	lx->p = p;
+	return p;
 }
 
 /* The next token without taking it; a comment before it is noted. */
 static void
 mime_alex_peek(struct mime_alex *lx, struct mime_tok *t)
 {
-	struct mime_alex copy = *lx;
+	if (lx->ahead_at != lx->p) {
+		lx->ahead_comment.p = NULL;
+		lx->ahead_end = mime_alex_scan(lx->p, lx->end, &lx->ahead,
+		    &lx->ahead_comment);
+		lx->ahead_at = lx->p;
+	}
+	*t = lx->ahead;
+	if (lx->ahead_comment.p != NULL)
+		lx->comment = lx->ahead_comment;
+}
 
-	mime_alex_next(&copy, t);
-	lx->comment = copy.comment;
+/* Take the next token. */
+static void
+mime_alex_next(struct mime_alex *lx, struct mime_tok *t)
+{
+	mime_alex_peek(lx, t);
+	lx->p = lx->ahead_end;
 }
 
 static int
@@ -238,7 +312,7 @@ mime_words(struct mime_alex *lx, struct sbuf *disp, struct sbuf *local,
 		mime_alex_next(lx, &t);
 		if (disp != NULL) {
 			if (t.ws && disp->len > 0)
-				sbuf_addc(disp, ' ');
+				mime_addc(disp, ' ');
 			if (t.t == MA_QS)
 				mime_unescape(disp, t.r.p, t.r.n);
 			else
@@ -267,40 +341,56 @@ mime_addr_emit(struct mime_addr_out *ao, const struct sbuf *name,
 	struct sbuf *out = ao->out;
 
 	if (ao->count++ == 0)
-		sbuf_addc(out, '(');
-	sbuf_addc(out, '(');
+		mime_addc(out, '(');
+	mime_addc(out, '(');
 	/* as Dovecot: a name with '"' or '\\' is a literal, the other
 	 * fields are escaped */
 	if (name != NULL && name->len > 0)
 		mime_env_string(out, name->p, name->len);
 	else
 		sbuf_puts(out, "NIL");
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	if (route != NULL && route->len > 0)
 		mime_astring(out, route->p, route->len);
 	else
 		sbuf_puts(out, "NIL");
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	if (mbox == NULL)
 		sbuf_puts(out, "NIL");
 	else if (mbox->len > 0 || host == NULL)	/* a group may be "" */
 		mime_astring(out, mbox->p != NULL ? mbox->p : "", mbox->len);
 	else
 		sbuf_puts(out, "\"MISSING_MAILBOX\"");
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	if (host == NULL)
 		sbuf_puts(out, "NIL");
 	else if (host->len > 0)
 		mime_astring(out, host->p, host->len);
 	else
 		sbuf_puts(out, "\"MISSING_DOMAIN\"");
-	sbuf_addc(out, ')');
+	mime_addc(out, ')');
 }
 
-/* Scratch buffers of the address parser. */
+/* Scratch buffers of the address parser, kept for a whole ENVELOPE (not
+ * allocated again for each address list); FROM holds the rendered From
+ * list, which Sender and Reply-To repeat when they have no address. */
 struct mime_abufs {
-	struct sbuf name, local, route, mbox, host;
+	struct sbuf name, local, route, mbox, host, from, tmp;
 };
+
+static void
+mime_abufs_free(struct mime_abufs *ab, struct sbuf *out)
+{
+	struct sbuf *v[] = { &ab->name, &ab->local, &ab->route, &ab->mbox,
+	    &ab->host, &ab->from, &ab->tmp };
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (v[i]->oom)
+			out->oom = 1;
+		sbuf_free(v[i]);
+	}
+}
 
 /* "<" [route ":"] local-part ["@" domain] ">" after the '<'. */
 static void
@@ -316,8 +406,8 @@ mime_angle_addr(struct mime_alex *lx, struct mime_abufs *ab)
 			if (mime_tok_is(&t, '@')) {
 				mime_alex_next(lx, &t);
 				if (ab->route.len > 0)
-					sbuf_addc(&ab->route, ',');
-				sbuf_addc(&ab->route, '@');
+					mime_addc(&ab->route, ',');
+				mime_addc(&ab->route, '@');
 				mime_words(lx, NULL, &ab->route, 1);
 			} else if (mime_tok_is(&t, ','))
 				mime_alex_next(lx, &t);
@@ -351,14 +441,13 @@ mime_angle_addr(struct mime_alex *lx, struct mime_abufs *ab)
  * (NIL NIL "name" NIL) ... (NIL NIL NIL NIL).
  */
 static void
-mime_addr_list(struct mime_addr_out *ao, const char *p, size_t n)
+mime_addr_list(struct mime_addr_out *ao, const char *p, size_t n,
+    struct mime_abufs *ab)
 {
-	struct mime_alex lx = { p, p + n, { NULL, 0 } };
-	struct mime_abufs ab;
+	struct mime_alex lx = { .p = p, .end = p + n };
 	struct mime_tok t;
 	int in_group = 0, words;
 
-	memset(&ab, 0, sizeof(ab));
 	for (;;) {
 		lx.comment.p = NULL;
 		mime_alex_peek(&lx, &t);
@@ -375,38 +464,38 @@ mime_addr_list(struct mime_addr_out *ao, const char *p, size_t n)
 			in_group = 0;
 			continue;
 		}
-		sbuf_reset(&ab.name);
-		sbuf_reset(&ab.local);
-		sbuf_reset(&ab.route);
-		sbuf_reset(&ab.mbox);
-		sbuf_reset(&ab.host);
-		words = mime_words(&lx, &ab.name, &ab.local, 0);
+		sbuf_reset(&ab->name);
+		sbuf_reset(&ab->local);
+		sbuf_reset(&ab->route);
+		sbuf_reset(&ab->mbox);
+		sbuf_reset(&ab->host);
+		words = mime_words(&lx, &ab->name, &ab->local, 0);
 		mime_alex_peek(&lx, &t);
 		if (mime_tok_is(&t, ':') && !in_group) {
 			mime_alex_next(&lx, &t);
-			sbuf_add(&ab.mbox, ab.name.p, ab.name.len);
-			mime_addr_emit(ao, NULL, NULL, &ab.mbox, NULL);
+			sbuf_add(&ab->mbox, ab->name.p, ab->name.len);
+			mime_addr_emit(ao, NULL, NULL, &ab->mbox, NULL);
 			in_group = 1;
 			continue;
 		}
 		if (mime_tok_is(&t, '<')) {
 			mime_alex_next(&lx, &t);
-			mime_angle_addr(&lx, &ab);
-			mime_addr_emit(ao, &ab.name, &ab.route, &ab.mbox,
-			    &ab.host);
+			mime_angle_addr(&lx, ab);
+			mime_addr_emit(ao, &ab->name, &ab->route, &ab->mbox,
+			    &ab->host);
 		} else if (mime_tok_is(&t, '@') || words > 0) {
 			/* addr-spec; a comment is the name (RFC 822 style) */
 			if (mime_tok_is(&t, '@')) {
 				mime_alex_next(&lx, &t);
-				mime_words(&lx, NULL, &ab.host, 1);
+				mime_words(&lx, NULL, &ab->host, 1);
 			}
 			mime_alex_peek(&lx, &t);	/* a trailing comment */
-			sbuf_reset(&ab.name);
+			sbuf_reset(&ab->name);
 			if (lx.comment.p != NULL)
-				mime_unescape(&ab.name, lx.comment.p,
+				mime_unescape(&ab->name, lx.comment.p,
 				    lx.comment.n);
-			mime_addr_emit(ao, &ab.name, NULL, &ab.local,
-			    &ab.host);
+			mime_addr_emit(ao, &ab->name, NULL, &ab->local,
+			    &ab->host);
 		}
 		/* whatever is left of this address is skipped */
 		for (;;) {
@@ -419,21 +508,13 @@ mime_addr_list(struct mime_addr_out *ao, const char *p, size_t n)
 	}
 	if (in_group)
 		mime_addr_emit(ao, NULL, NULL, NULL, NULL);
-	if (ab.name.oom || ab.local.oom || ab.route.oom || ab.mbox.oom ||
-	    ab.host.oom)
-		ao->out->oom = 1;
-	sbuf_free(&ab.name);
-	sbuf_free(&ab.local);
-	sbuf_free(&ab.route);
-	sbuf_free(&ab.mbox);
-	sbuf_free(&ab.host);
 }
 
 /* All the fields NAME of the header of PT as one address list (Dovecot
  * joins repeated To:, Cc: ... fields); 0 if there was no address. */
 static int
 mime_addr_fields(struct sbuf *out, const struct mime_msg *m,
-    const struct mime_part *pt, const char *name)
+    const struct mime_part *pt, const char *name, struct mime_abufs *ab)
 {
 	struct mime_addr_out ao = { out, 0 };
 	struct mime_field f;
@@ -441,84 +522,150 @@ mime_addr_fields(struct sbuf *out, const struct mime_msg *m,
 
 	while (mime_hdr_next(m->buf, pt->hdr_off + pt->hdr_len, &pos, &f))
 		if (f.namelen == nlen && mime_ci_eq(f.name, name, nlen))
-			mime_addr_list(&ao, f.val, f.vallen);
+			mime_addr_list(&ao, f.val, f.vallen, ab);
 	if (ao.count > 0)
-		sbuf_addc(out, ')');
+		mime_addc(out, ')');
 	return ao.count;
 }
 
-static void
-mime_addr_field(struct sbuf *out, const struct mime_msg *m,
-    const struct mime_part *pt, const char *name, const char *dflt)
-{
-	if (mime_addr_fields(out, m, pt, name) > 0)
-		return;
-	if (dflt != NULL && mime_addr_fields(out, m, pt, dflt) > 0)
-		return;
-	sbuf_puts(out, "NIL");
-}
-
 /* ---- ENVELOPE -------------------------------------------------------- */
-
-enum {
-	ENV_DATE, ENV_SUBJECT, ENV_FROM, ENV_SENDER, ENV_REPLY_TO, ENV_TO,
-	ENV_CC, ENV_BCC, ENV_IN_REPLY_TO, ENV_MESSAGE_ID, ENV_N
-};
 
 static const char *const mime_env_names[ENV_N] = {
 	"Date", "Subject", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
 	"In-Reply-To", "Message-ID"
 };
 
+/* The ENV_ index of field NAME/LEN, or -1: one compare, not ten. */
+static int
+mime_env_index(const char *name, size_t len)
+{
+	int i;
+
+	switch (len) {
+	case 2:
+		i = name[0] == 'C' || name[0] == 'c' ? ENV_CC : ENV_TO;
+		break;
+	case 3:
+		i = ENV_BCC;
+		break;
+	case 4:
+		i = name[0] == 'D' || name[0] == 'd' ? ENV_DATE : ENV_FROM;
+		break;
+	case 6:
+		i = ENV_SENDER;
+		break;
+	case 7:
+		i = ENV_SUBJECT;
+		break;
+	case 8:
+		i = ENV_REPLY_TO;
+		break;
+	case 10:
+		i = ENV_MESSAGE_ID;
+		break;
+	case 11:
+		i = ENV_IN_REPLY_TO;
+		break;
+	default:
+		return -1;
+	}
+	return mime_ci_eq(name, mime_env_names[i], len) ? i : -1;
+}
+
+void
+mime_env_note(struct mime_env *e, const struct mime_field *f)
+{
+	int i;
+
+	if ((i = mime_env_index(f->name, f->namelen)) < 0)
+		return;
+	if (e->n[i] < MIME_ENV_REPEAT) {
+		e->v[i][e->n[i]].p = f->val;
+		e->v[i][e->n[i]].n = f->vallen;
+	}
+	if (e->n[i] <= MIME_ENV_REPEAT)
+		e->n[i]++;
+}
+
+static void
+mime_env_collect(const struct mime_msg *m, const struct mime_part *pt,
+    struct mime_env *e)
+{
+	struct mime_field f;
+	size_t pos = pt->hdr_off;
+
+	memset(e->n, 0, sizeof(e->n));
+	while (mime_hdr_next(m->buf, pt->hdr_off + pt->hdr_len, &pos, &f))
+		mime_env_note(e, &f);
+}
+
+/* The address list of field I into OUT; returns the number of entries
+ * (0: nothing was written). */
+static int
+mime_env_addrs(struct sbuf *out, const struct mime_msg *m,
+    const struct mime_part *pt, const struct mime_env *e, int i,
+    struct mime_abufs *ab)
+{
+	struct mime_addr_out ao = { out, 0 };
+	unsigned k;
+
+	if (e->n[i] > MIME_ENV_REPEAT)
+		return mime_addr_fields(out, m, pt, mime_env_names[i], ab);
+	for (k = 0; k < e->n[i]; k++)
+		mime_addr_list(&ao, e->v[i][k].p, e->v[i][k].n, ab);
+	if (ao.count > 0)
+		mime_addc(out, ')');
+	return ao.count;
+}
+
 static void
 mime_envelope_of(const struct mime_msg *m, const struct mime_part *pt,
     struct sbuf *out)
 {
-	struct mime_rng v[ENV_N];
-	struct mime_field f;
-	struct sbuf tmp = { 0 };
-	size_t pos = pt->hdr_off;
+	struct mime_env ebuf;
+	/* the top-level header's fields were collected by the parser */
+	const struct mime_env *ep = &m->env;
+	struct mime_abufs ab;
 	int i;
 
-	memset(v, 0, sizeof(v));
-	while (mime_hdr_next(m->buf, pt->hdr_off + pt->hdr_len, &pos, &f)) {
-		for (i = 0; i < ENV_N; i++) {
-			if (v[i].p == NULL &&
-			    f.namelen == strlen(mime_env_names[i]) &&
-			    mime_ci_eq(f.name, mime_env_names[i], f.namelen)) {
-				v[i].p = f.val;
-				v[i].n = f.vallen;
-				break;
-			}
-		}
+	memset(&ab, 0, sizeof(ab));
+	if (pt != &m->parts[0]) {
+		mime_env_collect(m, pt, &ebuf);
+		ep = &ebuf;
 	}
-	sbuf_addc(out, '(');
+	mime_addc(out, '(');
 	for (i = 0; i < ENV_N; i++) {
 		if (i > 0)
-			sbuf_addc(out, ' ');
+			mime_addc(out, ' ');
 		switch (i) {
-		case ENV_FROM: case ENV_TO: case ENV_CC: case ENV_BCC:
-			mime_addr_field(out, m, pt, mime_env_names[i], NULL);
+		case ENV_FROM:
+			/* kept: Sender and Reply-To may repeat it */
+			if (mime_env_addrs(&ab.from, m, pt, ep, i, &ab) == 0)
+				sbuf_puts(&ab.from, "NIL");
+			sbuf_add(out, ab.from.p, ab.from.len);
+			break;
+		case ENV_TO: case ENV_CC: case ENV_BCC:
+			if (mime_env_addrs(out, m, pt, ep, i, &ab) == 0)
+				sbuf_puts(out, "NIL");
 			break;
 		case ENV_SENDER: case ENV_REPLY_TO:
-			/* RFC 3501: absent or empty is the From */
-			mime_addr_field(out, m, pt, mime_env_names[i], "From");
+			/* RFC 3501: absent or without an address, the From */
+			if (mime_env_addrs(out, m, pt, ep, i, &ab) == 0)
+				sbuf_add(out, ab.from.p, ab.from.len);
 			break;
 		default:
-			if (v[i].p == NULL) {
+			if (ep->n[i] == 0) {
 				sbuf_puts(out, "NIL");
 				break;
 			}
-			sbuf_reset(&tmp);
-			mime_unfold(&tmp, v[i].p, v[i].n);
-			mime_env_string(out, tmp.p, tmp.len);
+			sbuf_reset(&ab.tmp);
+			mime_unfold(&ab.tmp, ep->v[i][0].p, ep->v[i][0].n);
+			mime_env_string(out, ab.tmp.p, ab.tmp.len);
 			break;
 		}
 	}
-	sbuf_addc(out, ')');
-	if (tmp.oom)
-		out->oom = 1;
-	sbuf_free(&tmp);
+	mime_addc(out, ')');
+	mime_abufs_free(&ab, out);
 }
 
 void
@@ -607,9 +754,9 @@ static void
 mime_param_pair(struct sbuf *out, int *n, const char *name, size_t nlen,
     const struct sbuf *val)
 {
-	sbuf_addc(out, (*n)++ == 0 ? '(' : ' ');
+	mime_addc(out, (*n)++ == 0 ? '(' : ' ');
 	mime_astring(out, name, nlen);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_astring(out, val->p != NULL ? val->p : "", val->len);
 }
 
@@ -649,7 +796,7 @@ mime_2231_write(struct sbuf *out, int *cnt, const struct mime_xparam *x,
 				if (tmp->p[j] == '%')
 					sbuf_puts(&esc, "%25");
 				else
-					sbuf_addc(&esc, tmp->p[j]);
+					mime_addc(&esc, tmp->p[j]);
 			}
 			mime_sbuf_truncate(tmp, start);
 			sbuf_add(tmp, esc.p != NULL ? esc.p : "", esc.len);
@@ -662,7 +809,7 @@ mime_2231_write(struct sbuf *out, int *cnt, const struct mime_xparam *x,
 		struct sbuf nm = { 0 };
 		sbuf_add(&nm, x[0].key.p, x[0].key.n);
 		if (ext)
-			sbuf_addc(&nm, '*');
+			mime_addc(&nm, '*');
 		mime_param_pair(out, cnt, nm.p != NULL ? nm.p : "", nm.len,
 		    tmp);
 		sbuf_free(&nm);
@@ -752,11 +899,11 @@ mime_disposition(struct sbuf *out, const struct mime_part *pt,
 		sbuf_puts(out, "NIL");
 		return;
 	}
-	sbuf_addc(out, '(');
+	mime_addc(out, '(');
 	mime_rng_astring(out, &tok);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_params(out, p, end, 0, tmp);
-	sbuf_addc(out, ')');
+	mime_addc(out, ')');
 }
 
 static void
@@ -772,7 +919,7 @@ mime_language(struct sbuf *out, const struct mime_part *pt)
 			mime_skip_cfws(&p, end);
 			if (!mime_token(&p, end, &tok))
 				break;
-			sbuf_addc(out, n++ == 0 ? '(' : ' ');
+			mime_addc(out, n++ == 0 ? '(' : ' ');
 			mime_rng_astring(out, &tok);
 			mime_skip_cfws(&p, end);
 			if (p >= end || *p != ',')
@@ -789,14 +936,14 @@ mime_ext(struct sbuf *out, const struct mime_part *pt, int md5,
     struct sbuf *tmp)
 {
 	if (md5) {
-		sbuf_addc(out, ' ');
+		mime_addc(out, ' ');
 		mime_value_astring(out, &pt->cmd5, tmp);
 	}
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_disposition(out, pt, tmp);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_language(out, pt);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_value_astring(out, &pt->cloc, tmp);
 }
 
@@ -846,11 +993,11 @@ mime_body_multi(const struct mime_msg *m, const struct mime_part *pt,
 	}
 	for (c = pt->child; c >= 0; c = m->parts[c].next)
 		mime_body(m, c, ext, out, tmp);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_rng_astring(out, &pt->subtype);
 	if (!ext)
 		return;
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	p = pt->ctype.p;
 	end = p + pt->ctype.n;
 	(void)mime_ctype(&p, end, &t, &s);
@@ -879,30 +1026,32 @@ mime_body_single(const struct mime_msg *m, const struct mime_part *pt,
 		sbuf_puts(out, "\"application\" \"octet-stream\"");
 	} else if (pt->ct_ok) {
 		mime_rng_astring(out, &pt->type);
-		sbuf_addc(out, ' ');
+		mime_addc(out, ' ');
 		mime_rng_astring(out, &pt->subtype);
 		text = mime_rng_eq(&pt->type, "text");
 	} else {
 		sbuf_puts(out, "\"text\" \"plain\"");
 		text = 1;
 	}
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_params(out, p, end, text, tmp);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_value_astring(out, &pt->cid, tmp);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_value_astring(out, &pt->cdesc, tmp);
-	sbuf_addc(out, ' ');
+	mime_addc(out, ' ');
 	mime_encoding(out, pt);
-	sbuf_printf(out, " %zu", pt->body_len);
+	mime_put_size(out, pt->body_len);
 	if (text)
-		sbuf_printf(out, " %zu", pt->lines);
+		mime_put_size(out, mime_count_lf(m->buf + pt->body_off,
+		    pt->body_len));
 	else if (pt->kind == MIME_K_RFC822) {
-		sbuf_addc(out, ' ');
+		mime_addc(out, ' ');
 		mime_envelope_of(m, &m->parts[pt->child], out);
-		sbuf_addc(out, ' ');
+		mime_addc(out, ' ');
 		mime_body(m, pt->child, ext, out, tmp);
-		sbuf_printf(out, " %zu", pt->lines);
+		mime_put_size(out, mime_count_lf(m->buf + pt->body_off,
+		    pt->body_len));
 	}
 	if (ext)
 		mime_ext(out, pt, 1, tmp);
@@ -914,12 +1063,12 @@ mime_body(const struct mime_msg *m, int idx, int ext, struct sbuf *out,
 {
 	const struct mime_part *pt = &m->parts[idx];
 
-	sbuf_addc(out, '(');
+	mime_addc(out, '(');
 	if (pt->kind == MIME_K_MULTI)
 		mime_body_multi(m, pt, ext, out, tmp);
 	else
 		mime_body_single(m, pt, ext, out, tmp);
-	sbuf_addc(out, ')');
+	mime_addc(out, ')');
 }
 
 void

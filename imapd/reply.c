@@ -146,11 +146,13 @@ imap_sbuf_flags(struct imap_session *s, struct sbuf *b, uint32_t flags,
 	sbuf_addc(b, '(');
 	for (i = 0; i < nitems(imap_flag_names); i++)
 		if (flags & imap_flag_names[i].flag) {
-			sbuf_printf(b, "%s%s", sep, imap_flag_names[i].name);
+			sbuf_puts(b, sep);
+			sbuf_puts(b, imap_flag_names[i].name);
 			sep = " ";
 		}
 	if (recent) {
-		sbuf_printf(b, "%s\\Recent", sep);
+		sbuf_puts(b, sep);
+		sbuf_puts(b, "\\Recent");
 		sep = " ";
 	}
 	for (i = 0; i < SP_KEYWORDS_MAX && s->mbox != NULL; i++) {
@@ -159,10 +161,22 @@ imap_sbuf_flags(struct imap_session *s, struct sbuf *b, uint32_t flags,
 		if (!(keywords & (1u << i)) ||
 		    (kw = sp_keyword(s->mbox, (unsigned)i)) == NULL)
 			continue;
-		sbuf_printf(b, "%s%s", sep, kw);
+		sbuf_puts(b, sep);
+		sbuf_puts(b, kw);
 		sep = " ";
 	}
 	sbuf_addc(b, ')');
+}
+
+void
+imap_sbuf_uint(struct sbuf *b, unsigned long long v)
+{
+	char d[20], *p = d + sizeof(d);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	sbuf_add(b, p, (size_t)(d + sizeof(d) - p));
 }
 
 int

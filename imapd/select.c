@@ -82,7 +82,6 @@ view_grow(struct imap_session *s)
 {
 	uint32_t n = sp_count(s->mbox), last, j, lo, hi;
 	long added = 0;
-	int claimed = 0;
 
 	last = s->nmsgs > 0 ? s->msgs[s->nmsgs - 1].uid : 0;
 	for (lo = 0, hi = n; lo < hi;) {	/* first UID > last */
@@ -114,24 +113,23 @@ view_grow(struct imap_session *s)
 		r->recent = (m->flags & SP_RECENT) != 0;
 		if (r->recent) {
 			s->nrecent++;
-			if (!s->readonly) {
-				sp_set_state(s->mbox, j, m->flags & ~SP_RECENT,
-				    m->keywords);
-				s->dirty = claimed = 1;
-			}
+			/*
+			 * \Recent is claimed lazily: the next sp_sync (CHECK,
+			 * CLOSE, EXPUNGE, UNSELECT, LOGOUT, end of session)
+			 * writes "Status: O" for every message of the index.
+			 * No sp_set_state: the message is not marked changed,
+			 * so flags another session sets on it meanwhile are
+			 * kept.  For new mail from smtpd (no state block yet)
+			 * that write is a rewrite of the file's tail, which a
+			 * SELECT or the FETCH after it no longer pays.  Until
+			 * then a second session may report it \Recent too
+			 * (imapd(8), CAVEATS).
+			 */
+			if (!s->readonly)
+				s->dirty = 1;
 		}
 		added++;
 	}
-	/*
-	 * \Recent belongs to the first session that sees a message: its
-	 * "Status: O" is written at once, not lazily (imap_claim_recent:
-	 * before announcing new mail; after the reply for SELECT, whose
-	 * first open may rewrite much of the file), so that no other session
-	 * claims it too and our pending state cannot later overwrite flags
-	 * that another session sets on these messages meanwhile.
-	 */
-	if (claimed)
-		s->claim_pending = 1;
 	return added;
 }
 
@@ -216,8 +214,6 @@ imap_mbox_announce(struct imap_session *s, int expunges)
 	before = s->nrecent;
 	if ((added = view_grow(s)) == -1)
 		return -1;
-	/* new mail is claimed before it is announced: no window */
-	imap_claim_recent(s);
 	if (added > 0 || (expunges && before != s->nrecent)) {
 		imap_untagged(s, "%u EXISTS", s->nmsgs);
 		imap_untagged(s, "%u RECENT", s->nrecent);
@@ -254,21 +250,8 @@ imap_mbox_sync(struct imap_session *s, struct sp_err *err)
 	if (sp_sync(s->mbox, NULL, NULL, err) == -1)
 		return -1;
 	s->dirty = 0;
-	s->claim_pending = 0;
 	view_remap(s);
 	return 0;
-}
-
-void
-imap_claim_recent(struct imap_session *s)
-{
-	struct sp_err err;
-
-	if (!s->claim_pending)
-		return;
-	s->claim_pending = 0;
-	if (imap_mbox_sync(s, &err) == -1)
-		log_warnx("%s: %s", s->mbox_path, err.msg);
 }
 
 int

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -672,6 +673,103 @@ test_store_and_persist(void **state)
 	logout(t);
 }
 
+/*
+ * \Recent is claimed lazily: SELECT and FETCH leave the file alone (for
+ * new mail from smtpd the claim is a rewrite of the file), LOGOUT writes
+ * "Status: O" and the UIDs, and the next session no longer sees \Recent.
+ */
+static void
+test_recent_lazy(void **state)
+{
+	struct fixture *f = *state;
+	struct ts *t;
+	struct stat st0, st1;
+	char *before, *after;
+
+	deliver(f, "Subject: two\r\n\r\nb\r\n");
+	deliver(f, "Subject: three\r\n\r\nc\r\n");
+	before = file_text(f->inbox);
+	assert_null(strstr(before, "Status:"));
+	assert_int_equal(stat(f->inbox, &st0), 0);
+	t = start_logged(f);
+	ts_send(t, "s SELECT INBOX\r\n");
+	ts_expect(t, "* FLAGS");
+	ts_expect(t, "* OK [PERMANENTFLAGS");
+	ts_expect(t, "* 3 EXISTS");
+	ts_expect(t, "* 3 RECENT");
+	while (strncmp(ts_line(t, WAIT_MS), "s OK", 4) != 0)
+		;
+	ts_send(t, "f FETCH 1:* (FLAGS UID ENVELOPE)\r\n");
+	ts_expect(t, "* 1 FETCH (FLAGS (\\Recent) UID 1 ENVELOPE");
+	ts_expect(t, "* 2 FETCH (FLAGS (\\Recent) UID 2 ENVELOPE");
+	ts_expect(t, "* 3 FETCH (FLAGS (\\Recent) UID 3 ENVELOPE");
+	ts_expect(t, "f OK");
+	ts_send(t, "n NOOP\r\n");
+	ts_expect(t, "n OK");
+	/* nothing written yet: not one byte of the file changed */
+	after = file_text(f->inbox);
+	assert_string_equal(before, after);
+	free(after);
+	assert_int_equal(stat(f->inbox, &st1), 0);
+	assert_int_equal(st0.st_size, st1.st_size);
+	assert_int_equal(st0.st_mtim.tv_sec, st1.st_mtim.tv_sec);
+	assert_int_equal(st0.st_mtim.tv_nsec, st1.st_mtim.tv_nsec);
+	logout(t);
+	/* LOGOUT wrote the claim and the UIDs */
+	after = file_text(f->inbox);
+	assert_non_null(strstr(after, "Status: O"));
+	assert_non_null(strstr(after, "X-UID: 3"));
+	free(after);
+	free(before);
+	/* \Recent once across sequential sessions */
+	t = start_logged(f);
+	ts_send(t, "s SELECT INBOX\r\n");
+	ts_expect(t, "* FLAGS");
+	ts_expect(t, "* OK [PERMANENTFLAGS");
+	ts_expect(t, "* 3 EXISTS");
+	ts_expect(t, "* 0 RECENT");
+	while (strncmp(ts_line(t, WAIT_MS), "s OK", 4) != 0)
+		;
+	ts_send(t, "f FETCH 1:* (FLAGS UID)\r\n");
+	ts_expect(t, "* 1 FETCH (FLAGS () UID 1)");
+	ts_expect(t, "* 2 FETCH (FLAGS () UID 2)");
+	ts_expect(t, "* 3 FETCH (FLAGS () UID 3)");
+	ts_expect(t, "f OK");
+	/* new mail in this session, then CHECK writes its claim */
+	deliver(f, "Subject: four\r\n\r\nd\r\n");
+	ts_send(t, "n NOOP\r\n");
+	ts_expect(t, "* 4 EXISTS");
+	ts_expect(t, "* 1 RECENT");
+	ts_expect(t, "n OK");
+	ts_send(t, "c CHECK\r\n");
+	ts_expect(t, "c OK");
+	after = file_text(f->inbox);
+	assert_non_null(strstr(after, "X-UID: 4"));
+	free(after);
+	/* EXAMINE claims nothing and writes nothing */
+	deliver(f, "Subject: five\r\n\r\ne\r\n");
+	ts_send(t, "e EXAMINE INBOX\r\n");
+	ts_expect(t, "* FLAGS");
+	ts_expect(t, "* OK [PERMANENTFLAGS");
+	ts_expect(t, "* 5 EXISTS");
+	ts_expect(t, "* 1 RECENT");
+	while (strncmp(ts_line(t, WAIT_MS), "e OK", 4) != 0)
+		;
+	logout(t);
+	after = file_text(f->inbox);
+	assert_null(strstr(after, "X-UID: 5"));
+	free(after);
+	t = start_logged(f);
+	ts_send(t, "s SELECT INBOX\r\n");
+	ts_expect(t, "* FLAGS");
+	ts_expect(t, "* OK [PERMANENTFLAGS");
+	ts_expect(t, "* 5 EXISTS");
+	ts_expect(t, "* 1 RECENT");
+	while (strncmp(ts_line(t, WAIT_MS), "s OK", 4) != 0)
+		;
+	logout(t);
+}
+
 /* ---- EXPUNGE and UIDs ------------------------------------------------------ */
 
 static void
@@ -781,9 +879,12 @@ test_concurrent_sessions(void **state)
 	deliver(f, "Subject: new\r\n\r\nnew mail\r\n");
 	ts_expect(b, "* 2 EXISTS");
 	ts_expect(b, "* 1 RECENT");
+	/* \Recent is claimed lazily: B has not written its claim yet (it
+	 * is idling), so A reports the new message \Recent as well
+	 * (imapd(8), CAVEATS) */
 	ts_send(a, "n NOOP\r\n");
 	ts_expect(a, "* 2 EXISTS");
-	ts_expect(a, "* 1 RECENT");	/* B took the new one */
+	ts_expect(a, "* 2 RECENT");
 	ts_expect(a, "n OK");
 	/* A's flag change reaches B once A has written it */
 	ts_send(a, "f STORE 2 +FLAGS.SILENT (\\Flagged)\r\nc CHECK\r\n");
@@ -1044,6 +1145,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fetch_mime, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_store_and_persist, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_recent_lazy, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_and_uids, setup,
 		    teardown),

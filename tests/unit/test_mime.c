@@ -899,6 +899,17 @@ test_envelope(void **state)
 	    "(\"x\" \"one  two\tthree\" ((NIL NIL \"john.doe\" \"example.com\")) "
 	    "((NIL NIL \"john.doe\" \"example.com\")) "
 	    "((NIL NIL \"john.doe\" \"example.com\")) NIL NIL NIL NIL NIL)");
+	/* repeated fields are joined, in any case of the name, also beyond
+	 * the MIME_ENV_REPEAT occurrences the single pass keeps; an empty
+	 * Reply-To repeats the (joined) From */
+	assert_render("from: a@b\nFROM: c@d\nTo: 1@x\nto: 2@x\nTO: 3@x\n"
+	    "To: 4@x\nTo: 5@x\nTo: 6@x\nCc: (c) <c@d>\nReply-To:\n\n", 0,
+	    "(NIL NIL ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
+	    "((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
+	    "((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
+	    "((NIL NIL \"1\" \"x\")(NIL NIL \"2\" \"x\")(NIL NIL \"3\" \"x\")"
+	    "(NIL NIL \"4\" \"x\")(NIL NIL \"5\" \"x\")(NIL NIL \"6\" \"x\")) "
+	    "((NIL NIL \"c\" \"d\")) NIL NIL NIL)");
 	/* garbage does not stop the list */
 	assert_render("To: <<>>, ,, @, \"unterminated\n\n", 0,
 	    "(NIL NIL NIL NIL NIL ((NIL NIL \"MISSING_MAILBOX\" "
