@@ -18,57 +18,30 @@ usage(void)
 	exit(1);
 }
 
-/* Is fd 2 a socket (inetd passes the connection there too)? */
-static int
-stderr_is_socket(void)
-{
-	struct stat st;
-
-	return fstat(2, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 int
 main(int argc, char *argv[])
 {
 	struct imap_config cfg;
-	unsigned long long v;
-	int ch, verbose = 0;
+	struct srv_opts o;
+	int ch, sock;
 
 	umask(077);
 	imap_config_default(&cfg);
+	o = (struct srv_opts){ &cfg.auth, &cfg.timeout_sec, &cfg.hostname, 0 };
 	while ((ch = getopt(argc, argv, "h:m:p:s:t:v")) != -1) {
-		switch (ch) {
-		case 'h':
-			cfg.hostname = optarg;
-			break;
-		case 'm':
+		if (ch == 'm')
 			cfg.mail_dir = optarg;
-			break;
-		case 'p':
-			cfg.auth.backend = AUTH_BACKEND_FILE;
-			cfg.auth.passwd_file = optarg;
-			break;
-		case 's':
-			cfg.spool_dir = cfg.auth.spool_dir = optarg;
-			break;
-		case 't':
-			if (parse_uint(optarg, (size_t)-1, SESSION_MAX_SEC,
-			    &v) == -1 || v == 0)
-				usage();
-			cfg.timeout_sec = (int)v;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		default:
+		else if (srv_option(&o, ch, optarg) != 1)
 			usage();
-		}
 	}
 	if (optind != argc)
 		usage();
-	log_open("imapd", verbose && !stderr_is_socket());
-	if (verbose)
-		cfg.transcript = stderr_is_socket() ? IO_TRANSCRIPT_SYSLOG :
+	cfg.spool_dir = cfg.auth.spool_dir;	/* -s names both */
+	/* inetd passes the connection as fd 2 too */
+	sock = srv_fd_is_socket(2);
+	log_open("imapd", o.verbose && !sock);
+	if (o.verbose)
+		cfg.transcript = sock ? IO_TRANSCRIPT_SYSLOG :
 		    IO_TRANSCRIPT_STDERR;
 	if (cfg.auth.backend == AUTH_BACKEND_PAM && !priv_is_root()) {
 		fprintf(stderr, "imapd: PAM authentication needs root; as an "

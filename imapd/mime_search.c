@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mime_int.h"
+#include "proto.h"
 
 /* Decoded bytes searched at a time: memory per search is this plus the
  * needle, whatever the size of the part. */
@@ -100,25 +101,8 @@ enum mime_enc { MIME_ENC_RAW, MIME_ENC_B64, MIME_ENC_QP };
 struct mime_dec {
 	enum mime_enc enc;
 	const char *p, *end;
-	unsigned bits;
-	int nbits;
+	struct b64_dec b64;		/* lenient, standard alphabet */
 };
-
-static int
-mime_b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 static int
 mime_hex(unsigned char c)
@@ -135,22 +119,20 @@ mime_hex(unsigned char c)
 static size_t
 mime_dec_run(struct mime_dec *d, unsigned char *out, size_t cap)
 {
-	size_t n = 0;
-	int v, hi, lo;
+	size_t n = 0, used;
+	long got;
+	int hi, lo;
 
+	if (d->enc == MIME_ENC_B64) {
+		/* line ends, padding, junk skipped: never an error */
+		got = b64_dec_run(&d->b64, d->p, (size_t)(d->end - d->p), &used,
+		    out, cap);
+		d->p += used;
+		return got < 0 ? 0 : (size_t)got;
+	}
 	while (d->p < d->end && n < cap) {
 		unsigned char c = (unsigned char)*d->p;
-		if (d->enc == MIME_ENC_B64) {
-			d->p++;
-			if ((v = mime_b64_val(c)) < 0)
-				continue;	/* line ends, padding, junk */
-			d->bits = (d->bits << 6 | (unsigned)v) & 0xffffff;
-			d->nbits += 6;
-			if (d->nbits >= 8) {
-				d->nbits -= 8;
-				out[n++] = (unsigned char)(d->bits >> d->nbits);
-			}
-		} else if (c != '=') {
+		if (c != '=') {
 			out[n++] = c;
 			d->p++;
 		} else if (d->end - d->p >= 2 && d->p[1] == '\n') {
@@ -175,13 +157,17 @@ static int
 mime_search_encoded(enum mime_enc enc, const char *p, size_t n,
     const char *needle, size_t nlen)
 {
-	struct mime_dec d = { enc, p, p + n, 0, 0 };
+	struct mime_dec d;
 	unsigned char *buf;
 	size_t keep = 0, got, total;
 	int found = 0;
 
 	if (enc == MIME_ENC_RAW)
 		return mime_ci_contains(p, n, needle, nlen);
+	d.enc = enc;
+	d.p = p;
+	d.end = p + n;
+	b64_dec_init(&d.b64, b64_alpha_std, B64_LENIENT);
 	if ((buf = malloc(MIME_SEARCH_CHUNK + nlen)) == NULL)
 		return 0;
 	while (d.p < d.end) {
@@ -289,8 +275,7 @@ mime_2047_word(struct sbuf *out, const char *p, const char *end)
 		d.enc = MIME_ENC_B64;
 		d.p = t;
 		d.end = e;
-		d.bits = 0;
-		d.nbits = 0;
+		b64_dec_init(&d.b64, b64_alpha_std, B64_LENIENT);
 		while ((n = mime_dec_run(&d, buf, sizeof(buf))) > 0)
 			for (i = 0; i < n; i++)
 				mime_put_byte(out, buf[i], kind);

@@ -12,25 +12,7 @@
 #include <string.h>
 
 #include "part2impl.h"
-
-static const char mutf7_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-static int
-mutf7_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
+#include "proto.h"
 
 /* Append code point CP as UTF-8 to OUT at *N (capacity CAP, one byte kept
  * for the NUL).  -1 if it does not fit. */
@@ -74,21 +56,21 @@ mutf7_put_utf8(uint32_t cp, char *out, size_t cap, size_t *n)
 static int
 mutf7_run(const char *s, size_t len, char *out, size_t cap, size_t *n)
 {
-	uint32_t bits = 0, hi = 0;
-	unsigned nbits = 0;
-	size_t i;
+	struct b64_dec d;
+	unsigned char b[2];
+	uint32_t u, hi = 0;
+	size_t used;
+	long got = 0;
 
-	for (i = 0; i < len; i++) {
-		int v = mutf7_b64val((unsigned char)s[i]);
-		if (v < 0)
+	b64_dec_init(&d, b64_alpha_imap, B64_STRICT);
+	while (len > 0) {
+		if ((got = b64_dec_run(&d, s, len, &used, b, 2)) == -1)
 			return -1;
-		bits = (bits << 6) | (uint32_t)v;
-		nbits += 6;
-		if (nbits < 16)
-			continue;
-		nbits -= 16;
-		uint32_t u = (bits >> nbits) & 0xffff;
-		bits &= (1u << nbits) - 1;
+		s += used;
+		len -= used;
+		if (got < 2)
+			break;		/* the input is consumed */
+		u = (uint32_t)b[0] << 8 | b[1];
 		if (hi != 0) {
 			if (u < 0xdc00 || u > 0xdfff)
 				return -1;	/* high surrogate alone */
@@ -107,7 +89,8 @@ mutf7_run(const char *s, size_t len, char *out, size_t cap, size_t *n)
 		if (mutf7_put_utf8(u, out, cap, n) == -1)
 			return -1;
 	}
-	if (hi != 0 || nbits >= 6 || bits != 0)
+	/* an odd byte is half a unit; the rest: fewer than 6 bits, zero */
+	if (got == 1 || hi != 0 || b64_dec_clean_end(&d) == -1)
 		return -1;
 	return 0;
 }
@@ -224,7 +207,8 @@ mutf7_unit(struct mutf7_enc *e, uint32_t u)
 	e->nbits += 16;
 	while (e->nbits >= 6) {
 		e->nbits -= 6;
-		if (mutf7_putc(e, mutf7_b64[(e->bits >> e->nbits) & 0x3f]) == -1)
+		if (mutf7_putc(e,
+		    b64_alpha_imap[(e->bits >> e->nbits) & 0x3f]) == -1)
 			return -1;
 	}
 	e->bits &= (1u << e->nbits) - 1;
@@ -237,7 +221,8 @@ mutf7_end_run(struct mutf7_enc *e)
 	if (!e->in_run)
 		return 0;
 	if (e->nbits > 0 &&
-	    mutf7_putc(e, mutf7_b64[(e->bits << (6 - e->nbits)) & 0x3f]) == -1)
+	    mutf7_putc(e,
+	    b64_alpha_imap[(e->bits << (6 - e->nbits)) & 0x3f]) == -1)
 		return -1;
 	e->bits = 0;
 	e->nbits = 0;

@@ -5,72 +5,86 @@
  * 0-9 + /, a length that is a multiple of 4, '=' only as the last one or
  * two characters, and zero bits in the padding.  No whitespace: SASL
  * responses are one line.  Anything else is an error, never "skipped".
+ *
+ * The decoder core (b64_dec_*) is shared with the unpadded modified base64
+ * of IMAP mailbox names and the lenient decoding of MIME bodies: see
+ * proto.h.
  */
 #include <string.h>
 
 #include "proto.h"
 
-static const char b64_alphabet[] =
+const char b64_alpha_std[65] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const char b64_alpha_imap[65] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-/* The value of base64 digit C, or -1. */
-static int
-b64_value(unsigned char c)
+void
+b64_dec_init(struct b64_dec *d, const char *alpha, enum b64_mode mode)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	int i;
+
+	/* the decoding table is the alphabet inverted */
+	memset(d->value, -1, sizeof(d->value));
+	for (i = 0; i < 64; i++)
+		d->value[(unsigned char)alpha[i]] = (signed char)i;
+	d->mode = mode;
+	d->bits = 0;
+	d->nbits = 0;
+}
+
+long
+b64_dec_run(struct b64_dec *d, const char *s, size_t len, size_t *used_r,
+    unsigned char *out, size_t cap)
+{
+	size_t i = 0, n = 0;
+	int v;
+
+	while (i < len && n < cap) {
+		if ((v = d->value[(unsigned char)s[i++]]) < 0) {
+			if (d->mode == B64_STRICT)
+				return -1;
+			continue;
+		}
+		d->bits = d->bits << 6 | (unsigned long)v;
+		d->nbits += 6;
+		if (d->nbits >= 8) {
+			d->nbits -= 8;
+			out[n++] = (unsigned char)(d->bits >> d->nbits);
+			d->bits &= (1UL << d->nbits) - 1;
+		}
+	}
+	*used_r = i;
+	return (long)n;
+}
+
+int
+b64_dec_clean_end(const struct b64_dec *d)
+{
+	/* a sixth bit left over is a digit that carried no byte at all */
+	return d->nbits < 6 && d->bits == 0 ? 0 : -1;
 }
 
 int
 b64_decode(const char *s, size_t len, unsigned char *out, size_t cap,
     size_t *outlen_r)
 {
-	size_t i, o = 0;
+	struct b64_dec d;
+	size_t pad = 0, used;
+	long n;
 
 	if (len % 4 != 0)
 		return -1;
-	for (i = 0; i < len; i += 4) {
-		int v[4], k, pad = 0;
-		unsigned long q;
-
-		for (k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)s[i + k];
-
-			if (c == '=' && i + 4 == len && k >= 2) {
-				/* "x=" must be followed only by '=' */
-				if (k == 2 && s[i + 3] != '=')
-					return -1;
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0 || (v[k] = b64_value(c)) < 0)
-				return -1;
-		}
-		q = (unsigned long)v[0] << 18 | (unsigned long)v[1] << 12 |
-		    (unsigned long)v[2] << 6 | (unsigned long)v[3];
-		/* canonical: the bits under the padding are zero */
-		if ((pad == 1 && (q & 0xff) != 0) ||
-		    (pad == 2 && (q & 0xffff) != 0))
-			return -1;
-		if ((size_t)(3 - pad) > cap - o)
-			return -1;
-		out[o++] = (unsigned char)(q >> 16);
-		if (pad < 2)
-			out[o++] = (unsigned char)(q >> 8);
-		if (pad < 1)
-			out[o++] = (unsigned char)q;
-	}
-	*outlen_r = o;
+	/* '=' only as the last one or two characters: the strict core
+	 * refuses any other '=' as outside the alphabet */
+	if (len > 0 && s[len - 1] == '=')
+		pad = s[len - 2] == '=' ? 2 : 1;
+	b64_dec_init(&d, b64_alpha_std, B64_STRICT);
+	n = b64_dec_run(&d, s, len - pad, &used, out, cap);
+	/* canonical: the bits under the padding are zero */
+	if (n < 0 || used != len - pad || b64_dec_clean_end(&d) == -1)
+		return -1;
+	*outlen_r = (size_t)n;
 	return 0;
 }
 
@@ -89,10 +103,10 @@ b64_encode(const unsigned char *p, size_t len, char *out, size_t cap)
 			q |= (unsigned long)p[i + 1] << 8;
 		if (n > 2)
 			q |= p[i + 2];
-		out[o++] = b64_alphabet[q >> 18 & 63];
-		out[o++] = b64_alphabet[q >> 12 & 63];
-		out[o++] = n > 1 ? b64_alphabet[q >> 6 & 63] : '=';
-		out[o++] = n > 2 ? b64_alphabet[q & 63] : '=';
+		out[o++] = b64_alpha_std[q >> 18 & 63];
+		out[o++] = b64_alpha_std[q >> 12 & 63];
+		out[o++] = n > 1 ? b64_alpha_std[q >> 6 & 63] : '=';
+		out[o++] = n > 2 ? b64_alpha_std[q & 63] : '=';
 	}
 	out[o] = '\0';
 	return (long)o;

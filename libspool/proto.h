@@ -190,6 +190,40 @@ char *log_safe(char *dst, size_t cap, const char *src, size_t len);
 
 /* ---- base64 and SASL PLAIN --------------------------------------------- */
 
+/*
+ * One decoder core serves every base64 in the suite: SASL (strict, padded,
+ * below), mailbox names (imapd/mutf7.c: alphabet B64_ALPHA_IMAP, strict,
+ * unpadded) and MIME bodies and encoded words (imapd/mime_search.c:
+ * lenient).  The alphabets are 64 characters; they differ in the last one.
+ */
+extern const char b64_alpha_std[65];	/* RFC 4648 section 4: "...+/" */
+extern const char b64_alpha_imap[65];	/* RFC 3501 5.1.3: "...+," */
+
+/*
+ * A decoder fed in pieces.  B64_STRICT: a character outside the alphabet
+ * ('=' included: padding is the caller's business) is an error.
+ * B64_LENIENT (Content-Transfer-Encoding, RFC 2045 6.8): it is skipped
+ * (line ends, padding, garbage).
+ */
+enum b64_mode { B64_STRICT, B64_LENIENT };
+
+struct b64_dec {
+	signed char value[256];	/* of each byte in the alphabet, else -1 */
+	enum b64_mode mode;
+	unsigned long bits;	/* the NBITS (< 8) bits not yet output */
+	unsigned nbits;
+};
+
+/* Start decoding with alphabet ALPHA (64 characters, as above). */
+void b64_dec_init(struct b64_dec *d, const char *alpha, enum b64_mode mode);
+/* Decode from S/LEN into OUT until CAP bytes are out or the input is
+ * consumed; *USED_R = characters consumed.  Returns the bytes written, or
+ * -1 on a character outside the alphabet in strict mode. */
+long b64_dec_run(struct b64_dec *d, const char *s, size_t len,
+    size_t *used_r, unsigned char *out, size_t cap);
+/* 0 if the bits left over are all zero (a canonical end), else -1. */
+int b64_dec_clean_end(const struct b64_dec *d);
+
 /* Decode base64 S/LEN into OUT (capacity CAP); *OUTLEN_R.  -1 on a bad
  * character, bad padding or no room. */
 int b64_decode(const char *s, size_t len, unsigned char *out, size_t cap,
@@ -205,6 +239,28 @@ long b64_encode(const unsigned char *p, size_t len, char *out, size_t cap);
  */
 int sasl_plain(const char *b64, size_t len, char *user, size_t ucap,
     char *pass, size_t pcap);
+
+/* ---- start-up: the options every server takes (opts.c) ----------------- */
+
+/*
+ * The options main() of each server shares: -p FILE (passwd-file backend),
+ * -s DIR (spool directory), both into *AUTH; -t SECONDS (1 to
+ * SESSION_MAX_SEC) into *TIMEOUT_SEC; -v sets VERBOSE; -h NAME into
+ * *HOSTNAME unless HOSTNAME is NULL (the server checks -h itself).  The
+ * defaults are whatever the fields hold before the getopt() loop.
+ */
+struct srv_opts {
+	struct auth_cfg *auth;
+	int *timeout_sec;
+	const char **hostname;		/* NULL: -h is not handled here */
+	int verbose;
+};
+
+/* Handle option CH with argument ARG: 1 if done, 0 if CH is not one of
+ * ours (the caller's own or unknown), -1 if ARG is bad (-t). */
+int srv_option(struct srv_opts *o, int ch, const char *arg);
+/* Is FD a socket?  Under inetd stderr is the client: no logs there. */
+int srv_fd_is_socket(int fd);
 
 /* ---- authentication ---------------------------------------------------- */
 

@@ -56,55 +56,28 @@ misconfigured(void)
 	return 1;
 }
 
-/* Is FD a socket?  Then stderr is the client and must not get logs. */
-static int
-fd_is_socket(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 int
 main(int argc, char *argv[])
 {
 	static char host[256];
 	struct pop3_cfg cfg;
-	unsigned long long t;
-	int ch, verbose = 0, err_ok;
+	struct srv_opts o;
+	int ch, err_ok, r;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.auth.backend = AUTH_BACKEND_PAM;
 	cfg.auth.pam_service = "pop3d";
 	cfg.auth.spool_dir = SP_SPOOL_DIR;
 	cfg.idle_sec = POP3_TIMEOUT_SEC;
+	o = (struct srv_opts){ &cfg.auth, &cfg.idle_sec, &cfg.hostname, 0 };
 	while ((ch = getopt(argc, argv, "h:p:s:t:v")) != -1) {
-		switch (ch) {
-		case 'h':
-			cfg.hostname = optarg;
-			break;
-		case 'p':
-			cfg.auth.backend = AUTH_BACKEND_FILE;
-			cfg.auth.passwd_file = optarg;
-			break;
-		case 's':
-			cfg.auth.spool_dir = optarg;
-			break;
-		case 't':
-			if (parse_uint(optarg, (size_t)-1, POP3_TIMEOUT_MAX_SEC,
-			    &t) == -1 || t == 0) {
-				fprintf(stderr, "pop3d: -t %s: expected seconds, "
-				    "1 to %d\n", optarg, POP3_TIMEOUT_MAX_SEC);
-				exit(1);
-			}
-			cfg.idle_sec = (int)t;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		default:
-			usage();
+		if ((r = srv_option(&o, ch, optarg)) == -1) {
+			fprintf(stderr, "pop3d: -t %s: expected seconds, "
+			    "1 to %d\n", optarg, POP3_TIMEOUT_MAX_SEC);
+			exit(1);
 		}
+		if (r == 0)
+			usage();
 	}
 	if (optind != argc)
 		usage();
@@ -112,9 +85,9 @@ main(int argc, char *argv[])
 	umask(077);
 	tzset();
 	stderr_sane();
-	err_ok = !fd_is_socket(STDERR_FILENO);
+	err_ok = !srv_fd_is_socket(STDERR_FILENO);
 	log_open("pop3d", err_ok ? LOGTO_BOTH : LOGTO_SYSLOG);
-	if (verbose)
+	if (o.verbose)
 		cfg.transcript = err_ok ? IO_TRANSCRIPT_STDERR :
 		    IO_TRANSCRIPT_SYSLOG;
 	if (cfg.hostname == NULL) {

@@ -23,14 +23,6 @@ usage(void)
 	exit(1);
 }
 
-static int
-is_socket(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 static long long
 number(const char *s, unsigned long long max)
 {
@@ -108,12 +100,13 @@ int
 main(int argc, char *argv[])
 {
 	struct smtp_cfg cfg;
-	int ch, verbose = 0, to_stderr;
+	struct srv_opts o;
+	int ch, to_stderr;
 
 	umask(077);
 	/* under xinetd, stderr is the client's socket: never write there */
-	to_stderr = !is_socket(2) && fcntl(2, F_GETFD) != -1;
-	if (is_socket(2)) {
+	to_stderr = !srv_fd_is_socket(2) && fcntl(2, F_GETFD) != -1;
+	if (srv_fd_is_socket(2)) {
 		int fd = open("/dev/null", O_WRONLY);
 		if (fd != -1 && fd != 2) {
 			dup2(fd, 2);
@@ -121,6 +114,7 @@ main(int argc, char *argv[])
 		}
 	}
 	smtp_cfg_init(&cfg);
+	o = (struct srv_opts){ &cfg.auth, &cfg.timeout, NULL, 0 };
 	while ((ch = getopt(argc, argv, "d:h:p:s:t:vVz:")) != -1) {
 		switch (ch) {
 		case 'd':
@@ -131,19 +125,6 @@ main(int argc, char *argv[])
 				usage();
 			snprintf(cfg.host, sizeof(cfg.host), "%s", optarg);
 			break;
-		case 'p':
-			cfg.auth.backend = AUTH_BACKEND_FILE;
-			cfg.auth.passwd_file = optarg;
-			break;
-		case 's':
-			cfg.auth.spool_dir = optarg;
-			break;
-		case 't':
-			cfg.timeout = (int)number(optarg, SESSION_MAX_SEC);
-			break;
-		case 'v':
-			verbose = 1;
-			break;
 		case 'V':
 			cfg.verify = 1;
 			break;
@@ -152,7 +133,9 @@ main(int argc, char *argv[])
 			    (unsigned long long)SP_MESSAGE_MAX);
 			break;
 		default:
-			usage();
+			/* -p -s -t -v */
+			if (srv_option(&o, ch, optarg) != 1)
+				usage();
 		}
 	}
 	if (optind != argc)
@@ -160,11 +143,11 @@ main(int argc, char *argv[])
 	if (cfg.host[0] == '\0')
 		smtp_hostname(cfg.host, sizeof(cfg.host));
 
-	if (verbose)
+	if (o.verbose)
 		cfg.transcript = to_stderr ? IO_TRANSCRIPT_STDERR :
 		    IO_TRANSCRIPT_SYSLOG;
 	tzset();
-	log_open("smtpd", to_stderr && verbose);
+	log_open("smtpd", to_stderr && o.verbose);
 	cfg.root = priv_is_root();
 	if (cfg.root)
 		return split(&cfg);

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "proto.h"
-#include "tsession.h"
+#include "tfixture.h"
 
 #define PAM_TEST_USER	"mstest_pam"
 #define PAM_TEST_PASS	"Pam-test-pw-8812"
@@ -28,8 +28,7 @@
 #define PAM_SVC_FILE	"/etc/pam.d/" PAM_TEST_SVC
 
 struct fx {
-	char *dir;
-	char file[512];
+	struct tf_lab lab;		/* lab.passwd: the passwd-file */
 	struct auth_cfg cfg;
 };
 
@@ -41,18 +40,18 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	f->dir = ts_tmpdir("auth");
-	snprintf(f->file, sizeof(f->file), "%s/passwd", f->dir);
-	fp = fopen(f->file, "w");
+	tf_lab_init(&f->lab, "auth", 0);
+	fp = fopen(f->lab.passwd, "w");
 	if (fp == NULL)
 		return -1;
 	fputs("# mailsuite test users\n\n", fp);
 	fclose(fp);
-	ts_passwd_file(f->file, "alice", "wonderland");
-	ts_passwd_file_ex(f->file, "bob", "builder", "1234:5678:Bob:/home/bob");
-	ts_passwd_file(f->file, "root", "rootpw");
-	ts_passwd_file_ex(f->file, "zero", "zeropw", "0:0");
-	fp = fopen(f->file, "a");
+	ts_passwd_file(f->lab.passwd, "alice", "wonderland");
+	ts_passwd_file_ex(f->lab.passwd, "bob", "builder",
+	    "1234:5678:Bob:/home/bob");
+	ts_passwd_file(f->lab.passwd, "root", "rootpw");
+	ts_passwd_file_ex(f->lab.passwd, "zero", "zeropw", "0:0");
+	fp = fopen(f->lab.passwd, "a");
 	fputs("locked:!$6$abcdefgh$Zx0y2Lr0nI5m5W2t8d0m8OQ0bQv1t9oY6B0H4y7/"
 	    "gXJlGp7hdZ2Q6mCx1WnVwHh0k3r0w7c0dF5p1Z2a3B4c5.\n", fp);
 	fputs("star:*\n", fp);
@@ -60,7 +59,7 @@ setup(void **state)
 	fputs("badid:$6$x$y:12x:5\n", fp);
 	fclose(fp);
 	f->cfg.backend = AUTH_BACKEND_FILE;
-	f->cfg.passwd_file = f->file;
+	f->cfg.passwd_file = f->lab.passwd;
 	f->cfg.spool_dir = "/var/spool/test";
 	*state = f;
 	return 0;
@@ -69,12 +68,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	ts_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return tf_lab_teardown(state);	/* lab is first */
 }
 
 static void
@@ -124,10 +118,10 @@ test_file_failures(void **state)
 	/* a password over AUTH_PASS_MAX is refused even when right */
 	memset(longpw, 'p', sizeof(longpw) - 1);
 	longpw[sizeof(longpw) - 1] = '\0';
-	ts_passwd_file(f->file, "longpw", longpw);
+	ts_passwd_file(f->lab.passwd, "longpw", longpw);
 	assert_int_equal(auth_check(&f->cfg, "longpw", longpw, &u), AUTH_FAIL);
 	longpw[AUTH_PASS_MAX] = '\0';		/* exactly the limit: fine */
-	ts_passwd_file(f->file, "maxpw", longpw);
+	ts_passwd_file(f->lab.passwd, "maxpw", longpw);
 	assert_int_equal(auth_check(&f->cfg, "maxpw", longpw, &u), AUTH_OK);
 }
 
@@ -143,11 +137,11 @@ test_file_format(void **state)
 	memset(line, 'a', sizeof(line));
 	memcpy(line + 4990, "\nfake:", 6);
 	line[sizeof(line) - 1] = '\0';
-	fp = fopen(f->file, "a");
+	fp = fopen(f->lab.passwd, "a");
 	assert_non_null(fp);
 	fprintf(fp, "%s\r\n", line);
 	fclose(fp);
-	ts_passwd_file(f->file, "after", "pw-after");
+	ts_passwd_file(f->lab.passwd, "after", "pw-after");
 	assert_int_equal(auth_check(&f->cfg, "after", "pw-after", &u),
 	    AUTH_OK);
 	assert_int_equal(auth_check(&f->cfg, "# mailsuite test users", "x",
@@ -157,7 +151,7 @@ test_file_format(void **state)
 	assert_int_equal(auth_check(&f->cfg, "alice", "wonderland", &u),
 	    AUTH_TEMPFAIL);
 	assert_int_equal(auth_lookup(&f->cfg, "alice", &u), AUTH_TEMPFAIL);
-	f->cfg.passwd_file = f->file;
+	f->cfg.passwd_file = f->lab.passwd;
 }
 
 static void

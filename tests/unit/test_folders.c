@@ -20,15 +20,15 @@
 
 #include <cmocka.h>
 
-#include "tsession.h"
+#include "tfixture.h"
 #include "spool.h"
 #include "../../imapd/imapd.h"
 #include "../../imapd/part2.h"
 #include "../../imapd/part2impl.h"
 
 struct fx {
-	char *dir;
-	char spool[512], passwd[600], inbox[600], mail[600], udir[700];
+	struct tf_lab lab;
+	char udir[700];
 	struct imap_config cfg;
 };
 
@@ -45,12 +45,7 @@ static const char *msgs[] = {
 static void
 fx_deliver(struct fx *f, const char *msg, time_t when)
 {
-	struct sp_target t = { f->inbox, (uid_t)-1, (gid_t)-1, 0 };
-	struct sp_err err;
-
-	if (sp_deliver(&t, "sender@example.org", when, msg, strlen(msg),
-	    &err) != 0)
-		fail_msg("sp_deliver: %s", err.msg);
+	tf_deliver(f->lab.inbox, "sender@example.org", when, msg);
 }
 
 static int
@@ -58,24 +53,11 @@ fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->dir = ts_tmpdir("folders");
-	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
-	snprintf(f->mail, sizeof(f->mail), "%s/mail", f->dir);
-	snprintf(f->udir, sizeof(f->udir), "%s/etudiant", f->mail);
-	snprintf(f->inbox, sizeof(f->inbox), "%s/etudiant", f->spool);
-	snprintf(f->passwd, sizeof(f->passwd), "%s/passwd", f->dir);
-	mkdir(f->spool, 0700);
-	mkdir(f->mail, 0700);
-	ts_passwd_file(f->passwd, "etudiant", "Etudiant1");
-	imap_config_default(&f->cfg);
-	f->cfg.auth.backend = AUTH_BACKEND_FILE;
-	f->cfg.auth.passwd_file = f->passwd;
-	f->cfg.auth.spool_dir = f->spool;
-	f->cfg.spool_dir = f->spool;
-	f->cfg.mail_dir = f->mail;
+	tf_lab_init(&f->lab, "folders", TF_SPOOL | TF_MAIL | TF_PASSWD);
+	snprintf(f->udir, sizeof(f->udir), "%s/etudiant", f->lab.mail);
+	tf_imap_config(&f->cfg, &f->lab);
 	f->cfg.timeout_sec = 30;
 	f->cfg.preauth_timeout_sec = 30;
-	f->cfg.privsep = 0;
 	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
 		fx_deliver(f, msgs[i], 1769000000 + (time_t)i * 86400);
 	*state = f;
@@ -85,23 +67,13 @@ fx_setup(void **state)
 static int
 fx_teardown(void **state)
 {
-	struct fx *f = *state;
-
-	ts_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return tf_lab_teardown(state);	/* lab is first */
 }
 
 static struct ts *
 fx_login(struct fx *f)
 {
-	struct ts *t = ts_start(imap_serve, &f->cfg);
-
-	ts_expect(t, "* OK");
-	ts_send(t, "L LOGIN etudiant Etudiant1\r\n");
-	ts_expect(t, "L OK");
-	return t;
+	return tf_imap_login(&f->cfg);
 }
 
 /*
@@ -222,8 +194,8 @@ test_list_create(void **state)
 	expect(t, "s CREATE INBOX/sub", "s NO", out, sizeof(out));
 	expect(t, "u CREATE Work/sub", "u NO", out, sizeof(out));
 	expect(t, "v CREATE", "v BAD", out, sizeof(out));
-	assert_false(file_exists(f->dir, "evil"));
-	assert_false(file_exists(f->mail, "evil"));
+	assert_false(file_exists(f->lab.dir, "evil"));
+	assert_false(file_exists(f->lab.mail, "evil"));
 	ts_send(t, "z LOGOUT\r\n");
 	ts_expect(t, "* BYE");
 	ts_expect(t, "z OK");

@@ -18,16 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tsession.h"
+#include "tfixture.h"
 #include "../../imapd/imapd.h"
 
 #define WAIT_MS	15000
 
 struct fixture {
-	char *dir;
-	char spool[512];
-	char inbox[600];
-	char passwd[600];
+	struct tf_lab lab;
 	struct imap_config cfg;
 };
 
@@ -50,12 +47,7 @@ static const char lab_msg[] =
 static void
 deliver(struct fixture *f, const char *msg)
 {
-	struct sp_target t = { f->inbox, (uid_t)-1, (gid_t)-1, 0 };
-	struct sp_err err;
-
-	if (sp_deliver(&t, "mbappe@fft.fr", time(NULL), msg, strlen(msg),
-	    &err) == -1)
-		fail_msg("sp_deliver: %s", err.msg);
+	tf_deliver(f->lab.inbox, "mbappe@fft.fr", time(NULL), msg);
 }
 
 static int
@@ -64,17 +56,8 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	f->dir = ts_tmpdir("imapsess");
-	snprintf(f->spool, sizeof(f->spool), "%s", f->dir);
-	snprintf(f->inbox, sizeof(f->inbox), "%s/etudiant", f->spool);
-	snprintf(f->passwd, sizeof(f->passwd), "%s/passwd", f->dir);
-	ts_passwd_file(f->passwd, "etudiant", "Etudiant1");
-	imap_config_default(&f->cfg);
-	f->cfg.auth.backend = AUTH_BACKEND_FILE;
-	f->cfg.auth.passwd_file = f->passwd;
-	f->cfg.auth.spool_dir = f->spool;
-	f->cfg.spool_dir = f->spool;
-	f->cfg.privsep = 0;
+	tf_lab_init(&f->lab, "imapsess", TF_SPOOL_IS_DIR | TF_PASSWD);
+	tf_imap_config(&f->cfg, &f->lab);
 	deliver(f, lab_msg);
 	*state = f;
 	return 0;
@@ -83,12 +66,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	ts_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return tf_lab_teardown(state);	/* lab is first */
 }
 
 static struct ts *
@@ -103,11 +81,7 @@ start(struct fixture *f)
 static struct ts *
 start_logged(struct fixture *f)
 {
-	struct ts *t = start(f);
-
-	ts_send(t, "L LOGIN etudiant Etudiant1\r\n");
-	ts_expect(t, "L OK [CAPABILITY IMAP4rev1");
-	return t;
+	return tf_imap_login(&f->cfg);
 }
 
 static void
@@ -650,7 +624,7 @@ test_store_and_persist(void **state)
 	logout(t);
 
 	/* written at logout, in the headers other programs read */
-	text = file_text(f->inbox);
+	text = file_text(f->lab.inbox);
 	assert_non_null(strstr(text, "Status: RO"));
 	assert_non_null(strstr(text, "X-Status: A"));
 	assert_non_null(strstr(text, "$Label1 Work"));
@@ -688,9 +662,9 @@ test_recent_lazy(void **state)
 
 	deliver(f, "Subject: two\r\n\r\nb\r\n");
 	deliver(f, "Subject: three\r\n\r\nc\r\n");
-	before = file_text(f->inbox);
+	before = file_text(f->lab.inbox);
 	assert_null(strstr(before, "Status:"));
-	assert_int_equal(stat(f->inbox, &st0), 0);
+	assert_int_equal(stat(f->lab.inbox, &st0), 0);
 	t = start_logged(f);
 	ts_send(t, "s SELECT INBOX\r\n");
 	ts_expect(t, "* FLAGS");
@@ -707,16 +681,16 @@ test_recent_lazy(void **state)
 	ts_send(t, "n NOOP\r\n");
 	ts_expect(t, "n OK");
 	/* nothing written yet: not one byte of the file changed */
-	after = file_text(f->inbox);
+	after = file_text(f->lab.inbox);
 	assert_string_equal(before, after);
 	free(after);
-	assert_int_equal(stat(f->inbox, &st1), 0);
+	assert_int_equal(stat(f->lab.inbox, &st1), 0);
 	assert_int_equal(st0.st_size, st1.st_size);
 	assert_int_equal(st0.st_mtim.tv_sec, st1.st_mtim.tv_sec);
 	assert_int_equal(st0.st_mtim.tv_nsec, st1.st_mtim.tv_nsec);
 	logout(t);
 	/* LOGOUT wrote the claim and the UIDs */
-	after = file_text(f->inbox);
+	after = file_text(f->lab.inbox);
 	assert_non_null(strstr(after, "Status: O"));
 	assert_non_null(strstr(after, "X-UID: 3"));
 	free(after);
@@ -743,7 +717,7 @@ test_recent_lazy(void **state)
 	ts_expect(t, "n OK");
 	ts_send(t, "c CHECK\r\n");
 	ts_expect(t, "c OK");
-	after = file_text(f->inbox);
+	after = file_text(f->lab.inbox);
 	assert_non_null(strstr(after, "X-UID: 4"));
 	free(after);
 	/* EXAMINE claims nothing and writes nothing */
@@ -756,7 +730,7 @@ test_recent_lazy(void **state)
 	while (strncmp(ts_line(t, WAIT_MS), "e OK", 4) != 0)
 		;
 	logout(t);
-	after = file_text(f->inbox);
+	after = file_text(f->lab.inbox);
 	assert_null(strstr(after, "X-UID: 5"));
 	free(after);
 	t = start_logged(f);

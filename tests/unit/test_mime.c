@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "proto.h"
+#include "tfixture.h"
 #include "../../imapd/mime.h"
 
 /* ---- helpers --------------------------------------------------------- */
@@ -40,27 +41,6 @@ crlf(const char *s, size_t n, size_t *len_r)
 	out[j] = '\0';
 	*len_r = j;
 	return out;
-}
-
-static char *
-slurp(const char *path, size_t *len_r)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len_r = (size_t)n;
-	return buf;
 }
 
 static const char *
@@ -379,7 +359,7 @@ fixture_load(const char *name)
 	size_t n;
 
 	snprintf(path, sizeof(path), "%s/%s.eml", fixdir(), name);
-	raw = slurp(path, &n);
+	raw = tf_slurp(path, &n);
 	if (raw == NULL)
 		fail_msg("missing fixture %s (SRCDIR?)", path);
 	x.buf = crlf(raw, n, &x.len);
@@ -408,7 +388,7 @@ compare_fixture(const char *name)
 
 	cmp_name = name;
 	snprintf(path, sizeof(path), "%s/%s.dovecot", fixdir(), name);
-	resp = slurp(path, &n);
+	resp = tf_slurp(path, &n);
 	assert_non_null(resp);
 
 	/* RFC822.SIZE: our served form has the same size */
@@ -495,9 +475,9 @@ compare_local(const char *dir, const char *name)
 
 	cmp_name = name;
 	snprintf(path, sizeof(path), "%s/%s.eml", dir, name);
-	if ((raw = slurp(path, &n)) == NULL) {
+	if ((raw = tf_slurp(path, &n)) == NULL) {
 		snprintf(path, sizeof(path), "%s/../%s.eml", dir, name);
-		raw = slurp(path, &n);
+		raw = tf_slurp(path, &n);
 	}
 	if (raw == NULL)
 		fail_msg("%s: no .eml", name);
@@ -505,7 +485,7 @@ compare_local(const char *dir, const char *name)
 	free(raw);
 	assert_int_equal(mime_parse(x.buf, x.len, &x.m), 0);
 	snprintf(path, sizeof(path), "%s/%s.dovecot", dir, name);
-	dv = slurp(path, &n);
+	dv = tf_slurp(path, &n);
 	assert_non_null(dv);
 	p = strstr(dv, " FETCH ");
 	assert_non_null(p);

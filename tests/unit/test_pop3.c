@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "../../pop3d/pop3.h"
-#include "tsession.h"
+#include "tfixture.h"
 
 #define WAIT_MS		5000
 
@@ -52,15 +52,14 @@ static const char three_lines_msg[] =
     "line three\n";
 
 struct fx {
-	char *dir;
-	char spool[512], passwd[600], mbox[600];
+	struct tf_lab lab;		/* lab.inbox: etudiant's mailbox */
 	struct pop3_cfg cfg;
 };
 
 static void
 fx_append(struct fx *f, const char *msg)
 {
-	FILE *fp = fopen(f->mbox, "a");
+	FILE *fp = fopen(f->lab.inbox, "a");
 
 	assert_non_null(fp);
 	fprintf(fp, "From sender@example.org Mon Jan 16 13:09:16 2023\n%s\n",
@@ -77,22 +76,15 @@ fx_new(const char *const *msgs, size_t n)
 	int fd;
 
 	assert_non_null(f);
-	f->dir = ts_tmpdir("pop3");
-	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
-	snprintf(f->passwd, sizeof(f->passwd), "%s/passwd", f->dir);
-	snprintf(f->mbox, sizeof(f->mbox), "%s/etudiant", f->spool);
-	assert_int_equal(mkdir(f->spool, 0700), 0);
-	ts_passwd_file(f->passwd, "etudiant", "Etudiant1");
-	fd = open(f->mbox, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	tf_lab_init(&f->lab, "pop3", TF_SPOOL | TF_PASSWD);
+	fd = open(f->lab.inbox, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	close(fd);
 	for (i = 0; i < n; i++)
 		fx_append(f, msgs[i]);
 	f->cfg.hostname = "mail.test";
-	f->cfg.auth.backend = AUTH_BACKEND_FILE;
+	tf_auth_file(&f->cfg.auth, &f->lab);
 	f->cfg.auth.pam_service = "pop3d";
-	f->cfg.auth.passwd_file = f->passwd;
-	f->cfg.auth.spool_dir = f->spool;
 	f->cfg.idle_sec = 30;
 	f->cfg.transcript = IO_TRANSCRIPT_OFF;
 	f->cfg.privsep = 0;
@@ -102,8 +94,7 @@ fx_new(const char *const *msgs, size_t n)
 static void
 fx_free(struct fx *f)
 {
-	ts_rmtree(f->dir);
-	free(f->dir);
+	tf_lab_free(&f->lab);
 	free(f);
 }
 
@@ -826,10 +817,10 @@ test_mailbox_unusable(void **state)
 	struct ts *t;
 
 	(void)state;
-	snprintf(other, sizeof(other), "%s/other", f->dir);
+	snprintf(other, sizeof(other), "%s/other", f->lab.dir);
 	fclose(fopen(other, "w"));
-	assert_int_equal(unlink(f->mbox), 0);
-	assert_int_equal(symlink(other, f->mbox), 0);
+	assert_int_equal(unlink(f->lab.inbox), 0);
+	assert_int_equal(symlink(other, f->lab.inbox), 0);
 	t = start(f);
 	ts_send(t, "USER etudiant\r\nPASS Etudiant1\r\n");
 	ts_expect(t, "+OK");
@@ -854,7 +845,7 @@ test_transcript(void **state)
 
 	(void)state;
 	assert_true(b64_encode(raw, sizeof(raw) - 1, b64, sizeof(b64)) > 0);
-	snprintf(path, sizeof(path), "%s/transcript", f->dir);
+	snprintf(path, sizeof(path), "%s/transcript", f->lab.dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	fflush(stderr);

@@ -18,15 +18,14 @@
 
 #include <cmocka.h>
 
-#include "tsession.h"
+#include "tfixture.h"
 #include "spool.h"
 #include "../../imapd/imapd.h"
 #include "../../imapd/part2.h"
 #include "../../imapd/part2impl.h"
 
 struct fx {
-	char *dir;
-	char spool[512], passwd[600], inbox[600], mail[600];
+	struct tf_lab lab;
 	struct imap_config cfg;
 	struct ts *t;
 };
@@ -73,35 +72,15 @@ static int
 fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct sp_err err;
 
-	f->dir = ts_tmpdir("search");
-	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
-	snprintf(f->mail, sizeof(f->mail), "%s/mail", f->dir);
-	snprintf(f->inbox, sizeof(f->inbox), "%s/etudiant", f->spool);
-	snprintf(f->passwd, sizeof(f->passwd), "%s/passwd", f->dir);
-	mkdir(f->spool, 0700);
-	mkdir(f->mail, 0700);
-	ts_passwd_file(f->passwd, "etudiant", "Etudiant1");
-	imap_config_default(&f->cfg);
-	f->cfg.auth.backend = AUTH_BACKEND_FILE;
-	f->cfg.auth.passwd_file = f->passwd;
-	f->cfg.auth.spool_dir = f->spool;
-	f->cfg.spool_dir = f->spool;
-	f->cfg.mail_dir = f->mail;
+	tf_lab_init(&f->lab, "search", TF_SPOOL | TF_MAIL | TF_PASSWD);
+	tf_imap_config(&f->cfg, &f->lab);
 	f->cfg.timeout_sec = 30;
 	f->cfg.preauth_timeout_sec = 30;
-	f->cfg.privsep = 0;
-	for (size_t i = 0; i < sizeof(box) / sizeof(box[0]); i++) {
-		struct sp_target t = { f->inbox, (uid_t)-1, (gid_t)-1, 0 };
-		if (sp_deliver(&t, "sender@example.org", box[i].when,
-		    box[i].msg, strlen(box[i].msg), &err) != 0)
-			fail_msg("sp_deliver: %s", err.msg);
-	}
-	f->t = ts_start(imap_serve, &f->cfg);
-	ts_expect(f->t, "* OK");
-	ts_send(f->t, "L LOGIN etudiant Etudiant1\r\n");
-	ts_expect(f->t, "L OK");
+	for (size_t i = 0; i < sizeof(box) / sizeof(box[0]); i++)
+		tf_deliver(f->lab.inbox, "sender@example.org", box[i].when,
+		    box[i].msg);
+	f->t = tf_imap_login(&f->cfg);
 	ts_send(f->t, "S SELECT INBOX\r\n");
 	while (strncmp(ts_line(f->t, 15000), "S OK", 4) != 0)
 		;
@@ -126,8 +105,7 @@ fx_teardown(void **state)
 	ts_expect(f->t, "* BYE");
 	ts_expect(f->t, "Z OK");
 	assert_int_equal(ts_finish(f->t), 0);
-	ts_rmtree(f->dir);
-	free(f->dir);
+	tf_lab_free(&f->lab);
 	free(f);
 	return 0;
 }

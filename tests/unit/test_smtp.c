@@ -16,13 +16,12 @@
 #include <unistd.h>
 
 #include "../../smtpd/smtp.h"
-#include "tsession.h"
+#include "tfixture.h"
 
 #define HOST	"mx.test"
 
 struct fx {
-	char *dir;
-	char spool[512], passwd[600];
+	struct tf_lab lab;
 	struct smtp_cfg cfg;
 };
 
@@ -40,11 +39,8 @@ setup(void **state)
 	int i;
 
 	assert_non_null(f);
-	f->dir = ts_tmpdir("smtp");
-	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
-	snprintf(f->passwd, sizeof(f->passwd), "%s/passwd", f->dir);
-	assert_int_equal(mkdir(f->spool, 0700), 0);
-	fp = fopen(f->passwd, "w");
+	tf_lab_init(&f->lab, "smtp", TF_SPOOL);
+	fp = fopen(f->lab.passwd, "w");
 	assert_non_null(fp);
 	fprintf(fp, "etudiant:*\nbob:*\n");
 	for (i = 0; i < 120; i++)
@@ -54,9 +50,7 @@ setup(void **state)
 	snprintf(f->cfg.host, sizeof(f->cfg.host), "%s", HOST);
 	f->cfg.domains[0] = "lab.test";
 	f->cfg.ndomains = 1;
-	f->cfg.auth.backend = AUTH_BACKEND_FILE;
-	f->cfg.auth.passwd_file = f->passwd;
-	f->cfg.auth.spool_dir = f->spool;
+	tf_auth_file(&f->cfg.auth, &f->lab);
 	f->cfg.timeout = 10;
 	setenv("REMOTE_ADDR", "192.168.56.131", 1);
 	*state = f;
@@ -66,12 +60,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	ts_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return tf_lab_teardown(state);	/* lab is first */
 }
 
 /* The mailbox of USER, NUL-terminated (malloc'ed), or NULL if none. */
@@ -79,22 +68,9 @@ static char *
 mbox(struct fx *f, const char *user)
 {
 	char path[700];
-	FILE *fp;
-	char *buf;
-	long n;
 
-	snprintf(path, sizeof(path), "%s/%s", f->spool, user);
-	if ((fp = fopen(path, "r")) == NULL)
-		return NULL;
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	buf[n] = '\0';
-	fclose(fp);
-	return buf;
+	snprintf(path, sizeof(path), "%s/%s", f->lab.spool, user);
+	return tf_slurp(path, NULL);
 }
 
 static int
@@ -309,7 +285,7 @@ test_root_uid0_refused(void **state)
 		/* without root, "no ids" means our own, non-zero uid */
 		skip();
 	}
-	fp = fopen(f->passwd, "w");
+	fp = fopen(f->lab.passwd, "w");
 	assert_non_null(fp);
 	fprintf(fp, "etudiant:*\nbob:*:12345:12345\ntoor:*:0:0\n");
 	fclose(fp);
@@ -635,7 +611,7 @@ test_mailbox_failure(void **state)
 	const char *l;
 	char *m;
 
-	snprintf(path, sizeof(path), "%s/bob", f->spool);
+	snprintf(path, sizeof(path), "%s/bob", f->lab.spool);
 	assert_int_equal(mkdir(path, 0700), 0);
 	t = start(f);
 	envelope(t);
@@ -646,7 +622,7 @@ test_mailbox_failure(void **state)
 	l = ts_expect(t, "250 2.0.0 Ok: queued as ");
 	assert_non_null(strstr(l, ", but NOT delivered to <bob@" HOST ">: "
 	    "mailbox unavailable"));
-	assert_null(strstr(l, f->spool));
+	assert_null(strstr(l, f->lab.spool));
 	ts_send(t, "MAIL FROM:<a@b.c>\r\nRCPT TO:<bob@" HOST ">\r\n"
 	    "DATA\r\nSubject: none\r\n\r\nx\r\n.\r\n");
 	ts_expect(t, "250 2.1.0");

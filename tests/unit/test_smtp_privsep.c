@@ -19,11 +19,10 @@
 #include <unistd.h>
 
 #include "../../smtpd/smtp.h"
-#include "tsession.h"
+#include "tfixture.h"
 
 struct fx {
-	char *dir;
-	char spool[512], passwd[600];
+	struct tf_lab lab;
 	struct smtp_cfg cfg;
 	int fd;			/* our end: we are the "child" */
 	int pipe;		/* closing it ends the stand-in child */
@@ -37,19 +36,14 @@ setup(void **state)
 	FILE *fp;
 
 	assert_non_null(f);
-	f->dir = ts_tmpdir("smtpps");
-	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
-	snprintf(f->passwd, sizeof(f->passwd), "%s/passwd", f->dir);
-	assert_int_equal(mkdir(f->spool, 0700), 0);
-	fp = fopen(f->passwd, "w");
+	tf_lab_init(&f->lab, "smtpps", TF_SPOOL);
+	fp = fopen(f->lab.passwd, "w");
 	assert_non_null(fp);
 	fprintf(fp, "etudiant:*\n");
 	fclose(fp);
 	smtp_cfg_init(&f->cfg);
 	snprintf(f->cfg.host, sizeof(f->cfg.host), "mx.test");
-	f->cfg.auth.backend = AUTH_BACKEND_FILE;
-	f->cfg.auth.passwd_file = f->passwd;
-	f->cfg.auth.spool_dir = f->spool;
+	tf_auth_file(&f->cfg.auth, &f->lab);
 	*state = f;
 	return 0;
 }
@@ -57,12 +51,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	ts_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return tf_lab_teardown(state);	/* lab is first */
 }
 
 /*
@@ -124,7 +113,7 @@ mbox_exists(struct fx *f, const char *user)
 {
 	char path[700];
 
-	snprintf(path, sizeof(path), "%s/%s", f->spool, user);
+	snprintf(path, sizeof(path), "%s/%s", f->lab.spool, user);
 	return access(path, F_OK) == 0;
 }
 
