@@ -65,7 +65,7 @@ sp_append(const struct sp_target *t, const struct sp_newmsg *msgs, size_t n,
 	uint32_t first, validity, *kw = NULL;
 	off_t size;
 	size_t k, j;
-	int fd, e = 0, have_out = 0;
+	int fd, e = 0, have_out = 0, created;
 	long long total = 0;
 
 	for (k = 0; k < n; k++) {
@@ -78,7 +78,7 @@ sp_append(const struct sp_target *t, const struct sp_newmsg *msgs, size_t n,
 		return sp_fail(err, SP_PERMFAIL, "5.3.4", "too many messages");
 	memset(&ix, 0, sizeof ix);
 	ix.base_next_off = -1;
-	if (sp_target_open(t, &fd, &lock, &size, err) == -1)
+	if (sp_target_open(t, &fd, &lock, &size, &created, err) == -1)
 		return -1;
 	kw = calloc(n + 1, sizeof *kw);
 	if (kw == NULL) {
@@ -163,6 +163,8 @@ sp_append(const struct sp_target *t, const struct sp_newmsg *msgs, size_t n,
 	else if (e == 0 && t->max_bytes > 0 && o.off > t->max_bytes)
 		e = EDQUOT;
 	if (e == 0 && fsync(fd) == -1)
+		e = errno;
+	if (e == 0 && created && sp_fsync_dir(t->path) == -1)
 		e = errno;
 	if (e != 0 && ftruncate(fd, size) == 0)
 		fsync(fd);

@@ -306,7 +306,7 @@ check_file(const struct sp_target *t, const struct stat *st, uid_t uid,
 
 int
 sp_target_open(const struct sp_target *t, int *fd_r, struct sp_lock **lock_r,
-    off_t *size_r, struct sp_err *err)
+    off_t *size_r, int *created_r, struct sp_err *err)
 {
 	struct stat lst, fst;
 	uid_t uid = t->uid == (uid_t)-1 ? geteuid() : t->uid;
@@ -316,6 +316,7 @@ sp_target_open(const struct sp_target *t, int *fd_r, struct sp_lock **lock_r,
 
 	*fd_r = -1;
 	*lock_r = NULL;
+	*created_r = 0;
 	for (tries = 0; ; tries++) {
 		if (lstat(t->path, &lst) == -1) {
 			struct create_arg a;
@@ -329,6 +330,7 @@ sp_target_open(const struct sp_target *t, int *fd_r, struct sp_lock **lock_r,
 				return sp_fail_errno(err, errno, "create", t->path);
 			}
 			fd = a.fd;
+			*created_r = 1;
 			if (fstat(fd, &fst) == -1 ||
 			    ((fst.st_uid != uid || fst.st_gid != gid) &&
 			    fchown(fd, uid, gid) == -1 && fst.st_uid != uid)) {
@@ -395,12 +397,12 @@ sp_deliver(const struct sp_target *t, const char *from, time_t when,
 	sigset_t oldmask;
 	const char *fix;
 	off_t size;
-	int fd, e = 0;
+	int fd, e = 0, created;
 
 	if ((long long)len > SP_MESSAGE_MAX)
 		return sp_fail(err, SP_PERMFAIL, "5.3.4",
 		    "message too big for mailbox delivery (%zu bytes)", len);
-	if (sp_target_open(t, &fd, &lock, &size, err) == -1)
+	if (sp_target_open(t, &fd, &lock, &size, &created, err) == -1)
 		return -1;
 	if (t->max_bytes > 0 && size + (off_t)len > t->max_bytes) {
 		sp_unlock(&lock);
@@ -430,6 +432,10 @@ sp_deliver(const struct sp_target *t, const char *from, time_t when,
 		e = EDQUOT;
 	else if (fsync(fd) == -1)
 		e = errno;
+	else if (created && sp_fsync_dir(t->path) == -1)
+		e = errno;	/* the new name is not durable: no 250 */
+	/* Exactly the durability a 250 needs: one fsync of the data, and of
+	 * the directory only when this call created the mailbox. */
 	if (e != 0) {
 		/* Roll back while still locked. */
 		if (ftruncate(fd, size) == 0)

@@ -26,6 +26,11 @@
  * while the total budget stays Postfix's: SP_LOCK_TRIES * SP_LOCK_DELAY_MS. */
 #define SP_LOCK_FIRST_MS	2
 
+/* How long to retry starting the guardian when fork is refused (process
+ * or memory limits: transient on a loaded machine) before the lock fails
+ * temporarily: we never hold a dotlock that nobody would remove. */
+#define SP_GUARD_RETRY_MS	1000
+
 struct sp_lock {
 	int fd;
 	enum sp_lockmode mode;
@@ -189,9 +194,14 @@ dot_try_once(void *varg)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	unlink(a->tmp);
 	fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
+	if (fd == -1 && errno == EEXIST) {
+		/* Left by an earlier process with our pid: ours to remove. */
+		unlink(a->tmp);
+		fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	}
 	if (fd == -1)
 		return -1;
 	if (write_pid(fd) == -1) {
@@ -332,21 +342,23 @@ sp_lock_done(struct sp_lock *l)
 	guard_say(l, 'c', 0);
 }
 
-static void
+/* Start the guardian: 0, or -1 with errno (no pipe, fork refused). */
+static int
 guard_start(struct sp_lock *l)
 {
-	int p[2];
+	int p[2], e;
 	pid_t pid;
-
 	pid_t parent = getpid();
 
 	if (pipe(p) == -1)
-		return;
+		return -1;
 	pid = fork();
 	if (pid == -1) {
+		e = errno;
 		close(p[0]);
 		close(p[1]);
-		return;
+		errno = e;
+		return -1;
 	}
 	if (pid == 0) {
 		char rec[1 + sizeof(off_t)];
@@ -399,17 +411,25 @@ guard_start(struct sp_lock *l)
 	fcntl(p[1], F_SETFD, FD_CLOEXEC);
 	l->guard = pid;
 	l->guard_fd = p[1];
+	return 0;
 }
 
+/* Tell the guardian "released": it exits without touching anything. */
 static void
-guard_stop(struct sp_lock *l)
+guard_release(struct sp_lock *l)
 {
 	if (l->guard_fd != -1) {
-		/* "released": the guardian exits without touching anything. */
 		guard_say(l, 'r', 0);
 		close(l->guard_fd);
 		l->guard_fd = -1;
 	}
+}
+
+/* Release the guardian and reap it. */
+static void
+guard_stop(struct sp_lock *l)
+{
+	guard_release(l);
 	if (l->guard > 0) {
 		while (waitpid(l->guard, NULL, 0) == -1 && errno == EINTR)
 			;
@@ -424,7 +444,7 @@ dot_lock(struct sp_lock *l, const char *path, struct sp_err *err)
 {
 	struct dot_arg a;
 	unsigned delay = SP_LOCK_FIRST_MS;
-	long budget = (long)SP_LOCK_TRIES * SP_LOCK_DELAY_MS;
+	long budget = (long)SP_LOCK_TRIES * SP_LOCK_DELAY_MS, gbudget;
 	int r;
 
 	if (snprintf(l->dotpath, sizeof l->dotpath, "%s.lock", path) >=
@@ -432,8 +452,20 @@ dot_lock(struct sp_lock *l, const char *path, struct sp_err *err)
 		return sp_fail(err, SP_PERMFAIL, "5.3.5", "mailbox path too long");
 	a.lockpath = l->dotpath;
 	/* The guardian first: if we die between link() and its fork, the
-	 * dotlock would stay. */
-	guard_start(l);
+	 * dotlock would stay.  Never a dotlock without a guardian: if fork is
+	 * refused (EAGAIN, ENOMEM on a loaded machine) retry for
+	 * SP_GUARD_RETRY_MS, then fail temporarily. */
+	for (gbudget = SP_GUARD_RETRY_MS; guard_start(l) == -1; ) {
+		int e = errno;
+
+		if (gbudget <= 0)
+			return sp_fail_errno(err, e, "start the lock guardian for",
+			    l->dotpath);
+		r = (int)backoff(&delay);
+		gbudget -= r;
+		sp_sleep_ms((unsigned)r);
+	}
+	delay = SP_LOCK_FIRST_MS;
 	for (;;) {
 		r = sp_with_group(path, dot_try_once, &a);
 		if (r == 1) {
@@ -543,8 +575,12 @@ sp_unlock(struct sp_lock **lockp)
 		sp_with_group(l->dotpath, dot_unlink, l->dotpath);
 		l->dotlocked = 0;
 	}
-	guard_stop(l);
+	/* "Released" before the fcntl lock goes, so the guardian can never
+	 * act on a mailbox that is no longer ours; reaping it (its exit is
+	 * the slow part) happens after, off the locked section. */
+	guard_release(l);
 	fcntl_try(l->fd, F_UNLCK);
+	guard_stop(l);
 	free(l);
 	*lockp = NULL;
 	errno = e;

@@ -212,12 +212,12 @@ pread_all(int fd, char *p, size_t n, off_t off)
 	return 0;
 }
 
-static void
-fsync_dir(const char *path)
+int
+sp_fsync_dir(const char *path)
 {
 	char dir[SP_PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	int fd;
+	int fd, r = 0;
 
 	if (slash == NULL)
 		snprintf(dir, sizeof dir, ".");
@@ -227,9 +227,10 @@ fsync_dir(const char *path)
 		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd != -1) {
-		fsync(fd);
+		r = fsync(fd);
 		close(fd);
 	}
+	return r;
 }
 
 struct jopen {
@@ -325,7 +326,7 @@ j_apply(int mfd, int jfd, const struct jhdr *h, const char *jpath)
 		return -1;
 	if (sp_with_group(jpath, j_unlink, (void *)jpath) == -1)
 		return -1;
-	fsync_dir(jpath);
+	sp_fsync_dir(jpath);
 	return 0;
 }
 
@@ -522,7 +523,7 @@ sp_journal_recover(int fd, const char *path, struct sp_err *err)
 		/* Incomplete (the mailbox was not touched) or stale. */
 		close(jfd);
 		sp_with_group(jp, j_unlink, jp);
-		fsync_dir(jp);
+		sp_fsync_dir(jp);
 		return 0;
 	}
 	sp_sig_block(&old);
@@ -575,7 +576,7 @@ sp_journal_recover(int fd, const char *path, struct sp_err *err)
 			close(nfd);
 			goto out;
 		}
-		fsync_dir(jp);
+		sp_fsync_dir(jp);
 		close(jfd);
 		jfd = nfd;
 		h = nh;
@@ -702,7 +703,7 @@ sp_rewrite(int fd, const char *path, struct sp_index *ix,
 			sp_with_group(jp, j_unlink, jp);
 			goto out;
 		}
-		fsync_dir(jp);
+		sp_fsync_dir(jp);
 	}
 	/* In place, before P: one pwrite per message, each atomic against a
 	 * kill (the journal does not cover these bytes). */
@@ -781,6 +782,11 @@ sp_sync(struct sp_mbox *mb, uint32_t **expunged_r, uint32_t *nexp,
 	}
 	/* Match by UID: state of messages we know; others' appends kept. */
 	if (fresh.uidvalidity == mb->ix.uidvalidity) {
+		int map[SP_KEYWORDS_MAX];
+
+		/* Others may have changed other flags of our messages since we
+		 * loaded them: apply only our changes (sp_state_merge). */
+		sp_kw_map(&fresh, &mb->ix, map);
 		for (i = j = 0; i < fresh.n && j < mb->ix.n;) {
 			const struct sp_msg *o = &mb->ix.msg[j];
 
@@ -789,12 +795,14 @@ sp_sync(struct sp_mbox *mb, uint32_t **expunged_r, uint32_t *nexp,
 			else if (fresh.msg[i].uid > o->uid)
 				j++;
 			else {
-				uint32_t f = mb->ix.ix[j].dirty ? o->flags :
-				    fresh.msg[i].flags;
+				uint32_t f, k;
 
-				want[i].flags = f & ~(uint32_t)SP_RECENT;
-				want[i].kw = mb->ix.ix[j].dirty ? o->keywords :
-				    fresh.msg[i].keywords;
+				sp_state_merge(&mb->ix, j, map,
+				    fresh.msg[i].flags, fresh.msg[i].keywords,
+				    &f, &k);
+				want[i].flags = f & ~(uint32_t)(SP_RECENT |
+				    SP_EXPUNGE);
+				want[i].kw = k;
 				if (o->flags & SP_EXPUNGE) {
 					want[i].flags |= SP_EXPUNGE;
 					exp[ne++] = j;

@@ -201,7 +201,8 @@ enum sp_openflags {
  * sp_open - open PATH and index it in one pass at memory speed, under a
  * shared lock (released on return: the index stays valid until the file
  * changes, which sp_refresh() notices).  A pending rewrite journal is
- * recovered first (under the exclusive lock).  Memory is O(messages): the
+ * recovered first (under the exclusive lock; if that lock cannot be had,
+ * sp_open fails rather than index a half-applied rewrite).  Memory is O(messages): the
  * file is scanned through a bounded window, never held whole.  Messages
  * without X-UID get UIDs from X-IMAPbase's next UID in file order, so every
  * process computes the same UIDs (X-IMAPbase holds UIDVALIDITY and the last
@@ -237,7 +238,10 @@ void sp_set_state(struct sp_mbox *mb, uint32_t i, uint32_t flags,
  * was appended (new messages are indexed from the old end, existing indexes
  * stay valid), 2 if the file was rewritten by someone (the index is rebuilt;
  * in-memory state changes for messages still present, matched by UID, are
- * kept), -1 on error.
+ * kept), -1 on error.  Kept means merged: what this session's sp_set_state
+ * calls added to and removed from the flags and keywords it had loaded is
+ * applied to the file's current state, (now | added) & ~removed, so changes
+ * another session made to other flags of the same message survive.
  */
 int sp_refresh(struct sp_mbox *mb, struct sp_err *err);
 
@@ -247,8 +251,9 @@ int sp_refresh(struct sp_mbox *mb, struct sp_err *err);
  * X-Keywords, X-UID, and X-IMAPbase in the first message) are rewritten for
  * every message whose state changed or that had no X-UID yet.  Messages are
  * matched to the file by UID after a fresh scan, so mail appended by others
- * since sp_open is kept (and indexed).  If a message is gone from the file
- * (another program expunged it) its marks are dropped.  Every message of
+ * since sp_open is kept (and indexed), and flag or keyword changes others
+ * made meanwhile are merged with ours as in sp_refresh.  If a message is
+ * gone from the file (another program expunged it) its marks are dropped.  Every message of
  * the index loses SP_RECENT ("Status: O" is written); messages appended by
  * others since the last sp_open/sp_refresh keep theirs.
  *

@@ -11,10 +11,13 @@
 
 #include "spool.h"
 
-/* Mapping window of the scanner: the file is seen through one window of
- * this size at a time, unmapped behind us, so that RSS stays small even
- * for a 1 GiB mailbox (8 MiB + the index). */
-#define SP_WIN_SIZE		((size_t)8 << 20)
+/* Window of the scanner: the file is read (pread) into one reused buffer
+ * of this size at a time, so that RSS stays small even for a 1 GiB
+ * mailbox (the buffer + the index).  1 MiB measured fastest here: the
+ * buffer stays in the L2 cache between the kernel's copy and our scan,
+ * while an 8 MiB mmap window spent its time populating page tables
+ * (bench/bench_spool.c compares both in one run). */
+#define SP_WIN_SIZE		((size_t)1 << 20)
 
 /* Longest From_ line that can be a separator: "From " + an address
  * (SMTP allows 64+1+255) + the date, with room.  Longer lines are text. */
@@ -44,18 +47,21 @@ int sp_fail_errno(struct sp_err *err, int e, const char *what,
     const char *path);
 void sp_err_ok(struct sp_err *err);
 
-/* ---- mapping window (mbox.c) ---- */
+/* ---- scan window (mbox.c) ---- */
 struct sp_win {
 	int fd;
 	off_t fsize;
-	char *base;
-	off_t woff;
-	size_t wlen;
+	char *base;		/* the buffer, NULL before the first read */
+	size_t cap;		/* its size */
+	off_t woff;		/* file offset of base[0] */
+	size_t wlen;		/* bytes valid in it */
 };
 void sp_win_init(struct sp_win *w, int fd, off_t fsize);
 void sp_win_done(struct sp_win *w);
-/* A pointer to byte OFF with *AVAIL bytes mapped behind it, at least
- * min(WANT, fsize - OFF).  NULL with errno on failure. */
+/* A pointer to byte OFF with *AVAIL bytes valid behind it, at least
+ * min(WANT, fsize - OFF).  NULL with errno on failure (EIO if the file
+ * became shorter than FSIZE: it was cut by a program ignoring our lock;
+ * a read never raises SIGBUS as a mapping would). */
 const char *sp_win_at(struct sp_win *w, off_t off, size_t want,
     size_t *avail);
 
@@ -114,6 +120,16 @@ int sp_scan(int fd, off_t start, off_t fsize, struct sp_index *ix,
     struct sp_err *err);
 void sp_index_uids(struct sp_index *ix, uint32_t empty_validity);
 int sp_kw_add(struct sp_index *ix, const char *name, size_t len);
+/* MAP[k] := index in DST of SRC's keyword k, by name (added to DST if
+ * missing; -1 if DST's table is full). */
+void sp_kw_map(struct sp_index *dst, const struct sp_index *src, int *map);
+/* Merge this session's pending change to message J of OLD (its flags and
+ * keywords against disk_flags/disk_kw, what it loaded from the file) into
+ * the file's current state NOWF/NOWK (keywords numbered as in the MAP
+ * target): (now | added) & ~removed.  A message without change (not
+ * dirty) gets NOW. */
+void sp_state_merge(const struct sp_index *old, uint32_t j, const int *map,
+    uint32_t nowf, uint32_t nowk, uint32_t *f_r, uint32_t *k_r);
 /* Index of state header NAME (the text before ':'), -1 if not one. */
 int sp_state_header(const char *p, size_t n);
 /* Is P/N a separator line "From sender date" (without LF)?  *WHEN_R gets
@@ -140,6 +156,10 @@ void sp_lock_done(struct sp_lock *l);
 uint32_t sp_random(void);
 
 /* ---- rewrite (rewrite.c) ---- */
+/* fsync the directory holding PATH (makes a created or removed name
+ * durable).  -1 with errno if fsync fails; 0 also when the directory
+ * cannot be opened (nothing more can be done). */
+int sp_fsync_dir(const char *path);
 /* With the exclusive lock held on FD: replay or discard a journal. */
 int sp_journal_recover(int fd, const char *path, struct sp_err *err);
 
@@ -162,9 +182,12 @@ size_t sp_block(char *buf, size_t cap, const struct sp_index *ix,
 
 /* ---- delivery (deliver.c) ---- */
 /* Open (or create) the target mailbox safely and lock it exclusively;
- * recovers a pending journal.  *SIZE_R is its size under the lock. */
+ * recovers a pending journal.  *SIZE_R is its size under the lock;
+ * *CREATED_R is 1 if this call created the file (its directory entry is
+ * not durable yet: the caller fsyncs the directory after the data). */
 int sp_target_open(const struct sp_target *t, int *fd_r,
-    struct sp_lock **lock_r, off_t *size_r, struct sp_err *err);
+    struct sp_lock **lock_r, off_t *size_r, int *created_r,
+    struct sp_err *err);
 /* Append writer: formats mboxrd messages into FD from offset OFF. */
 struct sp_out {
 	int fd;

@@ -437,6 +437,63 @@ test_saved_gid(void **state)
 	}
 }
 
+/*
+ * No dotlock without a guardian: when fork is refused (here RLIMIT_NPROC
+ * for a user with no other process), the delivery fails temporarily after
+ * a short retry and leaves neither a dotlock nor a byte behind; it must
+ * not take a dotlock that nobody would remove if it were killed.
+ */
+static void
+test_no_guardian_no_dotlock(void **state)
+{
+	char spool[600], box[700], lp[800];
+	struct stat st;
+	pid_t pid;
+	int status, fd;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("skipped: needs root to run as a user with RLIMIT_NPROC\n");
+		skip();
+	}
+	snprintf(spool, sizeof spool, "%s/spool", tdir);
+	snprintf(box, sizeof box, "%s/u54322", spool);
+	snprintf(lp, sizeof lp, "%s.lock", box);
+	assert_int_equal(mkdir(spool, 0777), 0);
+	assert_int_equal(chmod(spool, 0777), 0);
+	chmod(tdir, 0755);
+	fd = open(box, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fchown(fd, 54322, 54322), 0);
+	close(fd);
+	pid = fork();
+	if (pid == 0) {
+		struct sp_target t = { box, 54322, 54322, 0 };
+		struct rlimit rl = { 1, 1 };
+		struct sp_err err;
+		char m[4096];
+		size_t len = tu_message(1, m);
+
+		if (setgroups(0, NULL) == -1 || setresgid(54322, 54322, 54322) == -1 ||
+		    setresuid(54322, 54322, 54322) == -1 ||
+		    setrlimit(RLIMIT_NPROC, &rl) == -1)
+			_exit(10);
+		if (fork() != -1)
+			_exit(11);	/* the limit does not hold: test broken */
+		if (sp_deliver(&t, NULL, 1700000000, m, len, &err) == 0)
+			_exit(12);	/* delivered with no guardian */
+		if (err.cls != SP_TEMPFAIL || err.dsn[0] != '4')
+			_exit(13);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(lstat(lp, &st), -1);
+	assert_int_equal(stat(box, &st), 0);
+	assert_int_equal(st.st_size, 0);
+}
+
 int
 main(void)
 {
@@ -454,6 +511,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_session_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_dotlock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_saved_gid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_guardian_no_dotlock, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

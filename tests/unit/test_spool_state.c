@@ -345,6 +345,108 @@ test_refresh(void **state)
 	sp_close(&a);
 }
 
+/* Flags and keywords of every message of PATH, by position. */
+static void
+file_state(unsigned n, uint32_t *flags, int *work, int *other)
+{
+	struct sp_mbox *mb;
+	struct sp_err err;
+	int kw, ko;
+	unsigned i;
+
+	assert_int_equal(sp_open(mpath, SP_RDONLY, &mb, &err), 0);
+	assert_int_equal(sp_count(mb), n);
+	kw = sp_keyword_index(mb, "Work", 0);
+	ko = sp_keyword_index(mb, "Other", 0);
+	for (i = 0; i < n; i++) {
+		const struct sp_msg *m = sp_msg(mb, i);
+
+		flags[i] = m->flags & (SP_SEEN | SP_ANSWERED | SP_FLAGGED |
+		    SP_DELETED | SP_DRAFT);
+		work[i] = kw >= 0 && (m->keywords & (1u << kw)) != 0;
+		other[i] = ko >= 0 && (m->keywords & (1u << ko)) != 0;
+	}
+	sp_close(&mb);
+}
+
+/*
+ * Two sessions change different flags and keywords of the same messages:
+ * both changes survive, whether the second session refreshes before its
+ * sync (carry_state) or syncs straight away (sp_sync's merge), and a
+ * removal by one does not undo the other's addition.
+ */
+static void
+test_merge_sessions(void **state)
+{
+	struct sp_mbox *a, *b, *c;
+	struct sp_err err;
+	uint32_t f[3];
+	int w[3], o[3], kw, ko;
+
+	(void)state;
+	deliver_id(0);
+	deliver_id(1);
+	deliver_id(2);
+	/* Message 1 starts \Answered \Deleted with keyword Work. */
+	assert_int_equal(sp_open(mpath, SP_RDWR, &c, &err), 0);
+	kw = sp_keyword_index(c, "Work", 1);
+	assert_true(kw >= 0);
+	sp_set_state(c, 1, SP_ANSWERED | SP_DELETED, 1u << kw);
+	assert_int_equal(sp_sync(c, NULL, NULL, &err), 0);
+	sp_close(&c);
+
+	assert_int_equal(sp_open(mpath, SP_RDWR, &a, &err), 0);
+	assert_int_equal(sp_open(mpath, SP_RDWR, &b, &err), 0);
+	/* B's table gets Other before Work: its numbering differs from A's. */
+	ko = sp_keyword_index(b, "Other", 1);
+	assert_true(ko >= 0);
+	/* Message 0: A adds \Flagged and Work, B adds \Seen and Other. */
+	kw = sp_keyword_index(a, "Work", 0);
+	sp_set_state(a, 0, SP_FLAGGED, 1u << kw);
+	sp_set_state(b, 0, SP_SEEN, 1u << ko);
+	/* Message 1: A removes \Answered; B removes Work and adds \Seen. */
+	sp_set_state(a, 1, SP_DELETED, 1u << kw);
+	sp_set_state(b, 1, SP_ANSWERED | SP_DELETED | SP_SEEN, 0);
+	/* Message 2: only A; B's untouched copy must not undo it. */
+	sp_set_state(a, 2, SP_DRAFT, 0);
+	assert_int_equal(sp_sync(a, NULL, NULL, &err), 0);
+	sp_close(&a);
+
+	/* B syncs without refreshing first: sp_sync merges. */
+	assert_int_equal(sp_sync(b, NULL, NULL, &err), 0);
+	file_state(3, f, w, o);
+	assert_int_equal(f[0], SP_SEEN | SP_FLAGGED);
+	assert_true(w[0] && o[0]);
+	assert_int_equal(f[1], SP_DELETED | SP_SEEN);
+	assert_true(!w[1] && !o[1]);
+	assert_int_equal(f[2], SP_DRAFT);
+	assert_true(!w[2] && !o[2]);
+
+	/* The same through sp_refresh: A changes, B refreshes (the file was
+	 * rewritten: carry_state), sees both, then syncs. */
+	assert_int_equal(sp_open(mpath, SP_RDWR, &a, &err), 0);
+	sp_set_state(b, 0, SP_SEEN | SP_FLAGGED | SP_ANSWERED,
+	    sp_msg(b, 0)->keywords & ~(1u << sp_keyword_index(b, "Other", 0)));
+	sp_set_state(a, 0, SP_SEEN, sp_msg(a, 0)->keywords);	/* -\Flagged */
+	sp_set_state(a, 2, SP_DRAFT | SP_FLAGGED, 1u << sp_keyword_index(a, "Other", 0));
+	sp_set_state(b, 2, SP_DRAFT | SP_SEEN, 0);
+	assert_int_equal(sp_sync(a, NULL, NULL, &err), 0);
+	sp_close(&a);
+	assert_int_equal(sp_refresh(b, &err), 2);
+	assert_int_equal(sp_msg(b, 0)->flags & ~(uint32_t)SP_RECENT,
+	    SP_SEEN | SP_ANSWERED);
+	assert_int_equal(sp_msg(b, 2)->flags & ~(uint32_t)SP_RECENT,
+	    SP_DRAFT | SP_FLAGGED | SP_SEEN);
+	assert_int_equal(sp_sync(b, NULL, NULL, &err), 0);
+	sp_close(&b);
+	file_state(3, f, w, o);
+	assert_int_equal(f[0], SP_SEEN | SP_ANSWERED);
+	assert_true(w[0] && !o[0]);
+	assert_int_equal(f[1], SP_DELETED | SP_SEEN);
+	assert_int_equal(f[2], SP_DRAFT | SP_FLAGGED | SP_SEEN);
+	assert_true(!w[2] && o[2]);
+}
+
 static void
 test_append(void **state)
 {
@@ -449,6 +551,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_virtual_uids_stable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inplace_no_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_and_missing, setup, teardown),
 	};
