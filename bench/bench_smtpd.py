@@ -46,6 +46,7 @@ from t_smtpd_seed import add_user, make_lab  # noqa: E402
 
 POSTFIX_1 = 540
 POSTFIX_8 = "640-790"
+DOT_N = 50                 # messages per final-dot latency measurement
 
 
 def body(size, n):
@@ -172,6 +173,40 @@ def disk_rate(directory, writers, n, size):
     return n // writers * writers / (time.monotonic() - t0)
 
 
+def dot_latency(port, rcpt, size, n, split):
+    """Milliseconds from the final "." to the 250, median and p90 of N
+    messages.  SPLIT: the client writes the body, then ".\r\n" by itself,
+    as many do; with Nagle (on by default) that small segment waits for the
+    ACK of the body, so a server that delays its ACK delays its own 250."""
+    msg = body(size, 0)
+    times = []
+    for _ in range(n):
+        c = Client(port)
+        try:
+            if not c.reply().startswith(b"220"):
+                raise RuntimeError("no greeting")
+            c.s.sendall(b"EHLO bench.example\r\nMAIL FROM:<bench@example.org>\r\n"
+                        b"RCPT TO:<%s>\r\nDATA\r\n" % rcpt.encode())
+            for want in (b"250", b"250", b"250", b"354"):
+                if not c.reply().startswith(want):
+                    raise RuntimeError("refused before DATA")
+            t0 = time.perf_counter()
+            if split:
+                c.s.sendall(msg)
+                c.s.sendall(b".\r\n")
+            else:
+                c.s.sendall(msg + b".\r\n")
+            if not c.reply().startswith(b"250"):
+                raise RuntimeError("not delivered")
+            times.append((time.perf_counter() - t0) * 1000)
+            c.s.sendall(b"QUIT\r\n")
+            c.reply()
+        finally:
+            c.close()
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.9)]
+
+
 def greeting_latency(port, n):
     times = []
     for _ in range(n):
@@ -223,6 +258,8 @@ def main():
         m, p90 = greeting_latency(port, 300)
         bm, bp90 = greeting_latency(echo, 300)
         ecpu = (child_cpu(lab, echo) - e0) / 300
+        dj, dj90 = dot_latency(port, "u1@" + lab.host, size, DOT_N, False)
+        ds, ds90 = dot_latency(port, "u1@" + lab.host, size, DOT_N, True)
         d1 = disk_rate(lab.dir, 1, min(total, 500), size)
         d8 = disk_rate(lab.dir, 8, min(total, 500), size)
         print("  deliveries/s, 1 client : %7.0f   (Postfix 3.7 reference: %s; "
@@ -233,6 +270,9 @@ def main():
         print("  exec-to-greeting ms    : median %.2f, p90 %.2f   (baseline, "
               "the launcher running /bin/echo: median %.2f, p90 %.2f)"
               % (m, p90, bm, bp90))
+        print("  final dot to 250, ms   : median %.2f, p90 %.2f with the "
+              "body; median %.2f, p90 %.2f with \".\\r\\n\" written apart"
+              % (dj, dj90, ds, ds90))
         print("  CPU per delivery (all smtpd processes, user+sys): %.2f ms   "
               "(baseline, /bin/echo per connection: %.2f ms)"
               % (cpu * 1000, ecpu * 1000))
@@ -249,7 +289,7 @@ def main():
               "before, not in this run")
         n = sum(open(lab.mbox("u%d" % i), "rb").read().count(b"From bench@")
                 for i in range(8))
-        want = 1 + 2 * (total + total // 8 * 8)
+        want = 1 + 2 * (total + total // 8 * 8) + 2 * DOT_N
         if n != want:
             raise RuntimeError("%d messages in the mailboxes, %d sent" % (n, want))
     finally:

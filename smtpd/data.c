@@ -8,6 +8,11 @@
  * bytes make the message refused, but it is still read to its end so that
  * the session stays in step.
  */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +251,26 @@ smtp_data_end(struct smtp_rd *rd, enum smtp_data_result r)
 	return SMTP_DATA_OK;
 }
 
+/*
+ * While a message comes in we send nothing, so the kernel delays its ACKs
+ * (40 ms or more); a client that writes the body, then ".\r\n" in a
+ * small segment of its own, has Nagle hold that segment until the ACK, and
+ * the 250 would come that much later.  TCP_QUICKACK makes ACKs immediate
+ * (and sends one that is pending), but it is not sticky: it is armed again
+ * before each read.  *QUICK is cleared once the input proves not to be a
+ * TCP socket (tests, pipes).
+ */
+static void
+smtp_quickack(const struct smtp_session *s, int *quick)
+{
+	int one = 1;
+
+	if (*quick && !io_pending_line(&s->io) &&
+	    setsockopt(s->io.rfd, IPPROTO_TCP, TCP_QUICKACK, &one,
+	    sizeof(one)) == -1)
+		*quick = 0;
+}
+
 enum smtp_data_result
 smtp_data(struct smtp_session *s, struct smtp_msg *m)
 {
@@ -255,6 +280,7 @@ smtp_data(struct smtp_session *s, struct smtp_msg *m)
 	int prev_crlf = 1;	/* the DATA command line counts as one */
 	size_t len;
 	unsigned flags;
+	int quick = 1;
 
 	memset(&rd, 0, sizeof(rd));
 	s->data_lf_dot = 0;
@@ -269,6 +295,7 @@ smtp_data(struct smtp_session *s, struct smtp_msg *m)
 	}
 	smtp_received(&rd);
 	for (;;) {
+		smtp_quickack(s, &quick);
 		switch (io_getline(&s->io, line, sizeof(line), &len, &flags)) {
 		case IO_OK:
 			break;

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,88 @@ test_deliver_unknown_user(void **state)
 	assert_false(mbox_exists(f, "passwd"));
 }
 
+static void
+lookup_ok(struct fx *f, const char *local)
+{
+	struct smtp_link_req q;
+	struct smtp_link_rep a;
+
+	memset(&q, 0, sizeof(q));
+	q.type = SMTP_LINK_LOOKUP;
+	snprintf(q.local, sizeof(q.local), "%s", local);
+	put(f, &q, sizeof(q));
+	assert_int_equal(read(f->fd, &a, sizeof(a)), sizeof(a));
+	assert_int_equal(a.result, AUTH_OK);
+}
+
+static void
+write_passwd(struct fx *f, uid_t autre)
+{
+	FILE *fp = fopen(f->lab.passwd, "w");
+
+	assert_non_null(fp);
+	fprintf(fp, "etudiant:*:65534:65534\nautre:*:%ld:%ld\n", (long)autre,
+	    (long)autre);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/*
+ * As root (root-started smtpd): each copy is written by a process with the
+ * recipient's uid and group mail, mode 0600.  The recipient is looked up
+ * again at the final dot: an account whose uid changed since RCPT gets
+ * its copy written with the new uid, not the one seen at RCPT.
+ */
+static void
+test_root_owner(void **state)
+{
+	static const char msg[] = "Received: from x\r\n\r\nhello\r\n";
+	struct fx *f = *state;
+	struct smtp_link_req q;
+	struct smtp_rcpt r[2];
+	struct sp_err e[2];
+	struct group *gr;
+	struct stat st;
+	char path[700];
+
+	gr = geteuid() == 0 ? getgrnam("mail") : NULL;
+	if (gr == NULL) {
+		printf("skipped: needs root and a group mail\n");
+		skip();
+		return;
+	}
+	write_passwd(f, 65534);
+	assert_int_equal(chmod(f->lab.dir, 0711), 0);
+	assert_int_equal(chown(f->lab.spool, 0, gr->gr_gid), 0);
+	assert_int_equal(chmod(f->lab.spool, 02775), 0);
+	f->cfg.root = 1;
+	f->cfg.mail_gid = gr->gr_gid;
+	start(f);
+	lookup_ok(f, "etudiant");
+	lookup_ok(f, "autre");
+	write_passwd(f, 65533);		/* autre's account changes */
+	deliver_req(&q, 2, sizeof(msg) - 1);
+	put(f, &q, sizeof(q));
+	memset(r, 0, sizeof(r));
+	snprintf(r[0].addr, sizeof(r[0].addr), "etudiant@mx.test");
+	snprintf(r[0].user, sizeof(r[0].user), "etudiant");
+	snprintf(r[1].addr, sizeof(r[1].addr), "autre@mx.test");
+	snprintf(r[1].user, sizeof(r[1].user), "autre");
+	put(f, r, sizeof(r));
+	put(f, msg, sizeof(msg) - 1);
+	assert_int_equal(read(f->fd, e, sizeof(e)), sizeof(e));
+	assert_int_equal(e[0].cls, SP_OK);
+	assert_int_equal(e[1].cls, SP_OK);
+	assert_int_equal(finish(f), 0);
+	snprintf(path, sizeof(path), "%s/etudiant", f->lab.spool);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_gid, gr->gr_gid);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(path, sizeof(path), "%s/autre", f->lab.spool);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 65533);
+}
+
 /* Each malformed record: the parent kills the child and exits 1. */
 static void
 hostile(struct fx *f, const struct smtp_link_req *q, const struct smtp_rcpt *r)
@@ -265,6 +348,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_deliver_unknown_user, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_records, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_root_owner, setup,
 		    teardown),
 	};
 
