@@ -110,6 +110,32 @@ def skip(reason):
     sys.exit(77)
 
 
+def fail(why):
+    """End the test as failed (exit 1) with WHY."""
+    print("FAIL: " + why)
+    sys.stdout.flush()
+    sys.exit(1)
+
+
+def check(cond, why):
+    if not cond:
+        fail(why)
+
+
+def system_account(name):
+    """(uid, gid) of the nologin system account NAME, created if missing
+    (root only).  The e2e tests map lab users to such accounts so that a
+    server started as root really separates privileges and becomes them."""
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell",
+                        "/usr/sbin/nologin", name], check=True)
+        pw = pwd.getpwnam(name)
+    return pw.pw_uid, pw.pw_gid
+
+
 def require_root():
     if os.getuid() != 0:
         skip("needs root (uid 0)")

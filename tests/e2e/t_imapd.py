@@ -12,10 +12,8 @@ Also imported by t_imapd_clients.py for its lab helpers.
 """
 import imaplib
 import os
-import pwd
 import shutil
 import socket
-import subprocess
 import sys
 import time
 
@@ -38,26 +36,14 @@ SEED = ("Return-Path: <mbappe@fft.fr>\n"
 OWNER = "mstest_imapv"
 
 
-def fail(why):
-    print("FAIL: " + why)
-    sys.stdout.flush()
-    sys.exit(1)
+fail = mslib.fail
 
 
-def check(cond, why):
-    if not cond:
-        fail(why)
+check = mslib.check
 
 
 def _ensure_owner():
-    try:
-        pw = pwd.getpwnam(OWNER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
-                        "/nonexistent", "--shell", "/usr/sbin/nologin", OWNER],
-                       check=True)
-        pw = pwd.getpwnam(OWNER)
-    return pw.pw_uid, pw.pw_gid
+    return mslib.system_account(OWNER)
 
 
 def make_lab(launcher=None):

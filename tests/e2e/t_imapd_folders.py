@@ -9,9 +9,7 @@ runs privilege-separated as that account.
 """
 import imaplib
 import os
-import pwd
 import re
-import subprocess
 import sys
 import time
 
@@ -21,15 +19,10 @@ import mslib  # noqa: E402
 OWNER = "mstest_imapf"
 
 
-def fail(why):
-    print("FAIL: " + why)
-    sys.stdout.flush()
-    sys.exit(1)
+fail = mslib.fail
 
 
-def check(cond, why):
-    if not cond:
-        fail(why)
+check = mslib.check
 
 
 def ok(res, what):
@@ -44,15 +37,9 @@ def no(res, what):
     return data
 
 
+
 def owner():
-    try:
-        pw = pwd.getpwnam(OWNER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home",
-                        "--home-dir", "/nonexistent", "--shell",
-                        "/usr/sbin/nologin", OWNER], check=True)
-        pw = pwd.getpwnam(OWNER)
-    return pw.pw_uid, pw.pw_gid
+    return mslib.system_account(OWNER)
 
 
 def make_lab():

@@ -22,10 +22,7 @@ import t_imapd_folders as T  # noqa: E402
 FIXTURES = ["msg_05", "msg_12a", "msg_32", "msg_16"]
 
 
-def fail(why):
-    print("FAIL: " + why)
-    sys.stdout.flush()
-    sys.exit(1)
+fail = mslib.fail
 
 
 class Reader:

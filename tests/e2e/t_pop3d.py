@@ -8,7 +8,6 @@ Also imported by the other t_pop3d_*.py tests for its lab helpers.
 """
 import os
 import poplib
-import pwd
 import shutil
 import socket
 import subprocess
@@ -41,26 +40,14 @@ def msg(n, body_lines=3, extra=b""):
     return (b"From: sender%d@example.org\nSubject: message %d\n%s\n" % (n, n, extra)) + body
 
 
-def fail(why):
-    print("FAIL: " + why)
-    sys.stdout.flush()
-    sys.exit(1)
+fail = mslib.fail
 
 
-def check(cond, why):
-    if not cond:
-        fail(why)
+check = mslib.check
 
 
 def _ensure_owner():
-    try:
-        pw = pwd.getpwnam(OWNER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
-                        "/nonexistent", "--shell", "/usr/sbin/nologin", OWNER],
-                       check=True)
-        pw = pwd.getpwnam(OWNER)
-    return pw.pw_uid, pw.pw_gid
+    return mslib.system_account(OWNER)
 
 
 def make_lab(launcher=None, tmpdir=None):

@@ -7,10 +7,8 @@ and under systemd-socket-activate (each when installed), and as an
 ordinary user (the lab mode) when we are root to switch users."""
 import grp
 import os
-import pwd
 import re
 import shutil
-import subprocess
 import sys
 import time
 
@@ -56,15 +54,9 @@ MBOX = (r"From mbappe@fft\.fr [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d
 OWNER = "mstest_smtpd"
 
 
+
 def _owner():
-    try:
-        pw = pwd.getpwnam(OWNER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home",
-                        "--home-dir", "/nonexistent", "--shell",
-                        "/usr/sbin/nologin", OWNER], check=True)
-        pw = pwd.getpwnam(OWNER)
-    return pw.pw_uid, pw.pw_gid
+    return mslib.system_account(OWNER)
 
 
 def make_lab(launcher=None, tmpdir=None):
