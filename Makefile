@@ -26,7 +26,9 @@ CPPFLAGS  += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Ilibspool
 OPT        = -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS    ?= $(OPT)
 LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
-LDLIBS     = -lpam -lcrypt
+# libspool scans a big mailbox with one thread per processor (mbox.c).
+THREADS    = -pthread
+LDLIBS     = $(THREADS) -lpam -lcrypt
 
 SERVERS    = smtpd pop3d imapd
 
@@ -54,7 +56,7 @@ all: $(LIBSPOOL) $(BINS)
 
 $(OBJ)/%.o: %.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(WARN) $(CPPFLAGS) $(THREADS) $(CFLAGS) -c -o $@ $<
 
 $(LIBSPOOL): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -83,7 +85,7 @@ T_ARCHIVES = $(foreach s,$(BUILT_SERVERS),$(T)/lib$(s).a) $(T)/libtest.a $(T)/li
 
 $(T)/%.o: %.c $(HDRS) $(wildcard tests/lib/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(TCC) $(WARN) $(CPPFLAGS) -Itests/lib $(TFLAGS) -c -o $@ $<
+	$(TCC) $(WARN) $(CPPFLAGS) -Itests/lib $(THREADS) $(TFLAGS) -c -o $@ $<
 
 $(T)/libspool.a: $(t_lib_obj)
 	rm -f $@ && ar rcs $@ $^

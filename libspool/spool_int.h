@@ -19,6 +19,14 @@
  * (bench/bench_spool.c compares both in one run). */
 #define SP_WIN_SIZE		((size_t)1 << 20)
 
+/* A mailbox is scanned by one thread per online processor when each gets
+ * at least this much: below it, starting a thread (~50 us) and joining
+ * the indexes cost more than the copy saved (16 MiB take ~3 ms). */
+#define SP_SCAN_SPLIT_MIN	((off_t)16 << 20)
+/* At most this many threads: past a few, memory bandwidth, not the
+ * processors, bounds the scan. */
+#define SP_SCAN_THREADS_MAX	8
+
 /* Longest From_ line that can be a separator: "From " + an address
  * (SMTP allows 64+1+255) + the date, with room.  Longer lines are text. */
 #define SP_FROMLINE_MAX		1024
@@ -118,6 +126,11 @@ int sp_index_seed(struct sp_index *dst, const struct sp_index *src);
  * the From_ line of a message.  Then assign UIDs (sp_index_uids). */
 int sp_scan(int fd, off_t start, off_t fsize, struct sp_index *ix,
     struct sp_err *err);
+/* sp_scan cut into SEGMENTS scanned in parallel (0: one per processor
+ * when the file is big enough, see SP_SCAN_SPLIT_MIN); the index is the
+ * same whatever SEGMENTS is (tests/unit/test_spool_scan.c checks it). */
+int sp_scan_split(int fd, off_t start, off_t fsize, struct sp_index *ix,
+    struct sp_err *err, unsigned segments);
 void sp_index_uids(struct sp_index *ix, uint32_t empty_validity);
 int sp_kw_add(struct sp_index *ix, const char *name, size_t len);
 /* MAP[k] := index in DST of SRC's keyword k, by name (added to DST if

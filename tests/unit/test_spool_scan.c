@@ -4,9 +4,13 @@
  * lines, long lines, messages larger than the mapping window, no final
  * newline) is indexed by sp_open and parsed line by line here; every
  * offset, size and line count must agree, and served bytes must match.
+ * Then the parallel scan: the same mailboxes, and one whose keywords first
+ * appear late in the file (more than the table holds), cut into 2 to 8
+ * segments, must give exactly the index of the one-thread scan.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +23,7 @@
 #include <cmocka.h>
 
 #include "spool_tu.h"
+#include "spool_int.h"
 
 #define FILE_BYTES	(24u << 20)	/* three mapping windows */
 
@@ -261,11 +266,130 @@ test_against_reference(void **state)
 	check_seed(4242);
 }
 
+/* ---- the parallel scan gives the one-thread index -------------------------------------- */
+
+static void
+index_file(const char *path, unsigned segments, struct sp_index *ix)
+{
+	struct sp_err err;
+	struct stat st;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	memset(ix, 0, sizeof *ix);
+	ix->base_next_off = -1;
+	if (sp_scan_split(fd, 0, st.st_size, ix, &err, segments) != 0)
+		fail_msg("%u segments: %s", segments, err.msg);
+	close(fd);
+}
+
+static void
+assert_same_index(const struct sp_index *a, const struct sp_index *b,
+    unsigned segments)
+{
+	uint32_t i;
+	unsigned k;
+
+	if (a->n != b->n)
+		fail_msg("%u segments: %u messages, one thread %u", segments, b->n, a->n);
+	assert_int_equal(a->nkw, b->nkw);
+	for (k = 0; k < a->nkw; k++)
+		assert_string_equal(a->kw[k], b->kw[k]);
+	assert_int_equal(a->uidvalidity, b->uidvalidity);
+	assert_int_equal(a->uidnext, b->uidnext);
+	assert_int_equal(a->has_base, b->has_base);
+	assert_int_equal(a->base_next_off, b->base_next_off);
+	for (i = 0; i < a->n; i++) {
+		const struct sp_msg *x = &a->msg[i], *y = &b->msg[i];
+		const struct sp_ixmsg *u = &a->ix[i], *v = &b->ix[i];
+
+		if (x->from_off != y->from_off || x->hdr_off != y->hdr_off ||
+		    x->body_off != y->body_off || x->end_off != y->end_off ||
+		    x->size != y->size || x->hdr_size != y->hdr_size ||
+		    x->body_lines != y->body_lines || x->uid != y->uid ||
+		    x->flags != y->flags || x->keywords != y->keywords ||
+		    x->internaldate != y->internaldate ||
+		    u->state_off != v->state_off || u->state_end != v->state_end ||
+		    u->fromhash != v->fromhash || u->disk_uid != v->disk_uid ||
+		    u->disk_kw != v->disk_kw || u->split != v->split ||
+		    u->uid_ok != v->uid_ok)
+			fail_msg("%u segments: message %u differs (from %lld/%lld, "
+			    "keywords %x/%x, split %u/%u)", segments, i,
+			    (long long)x->from_off, (long long)y->from_off,
+			    x->keywords, y->keywords, u->split, v->split);
+	}
+}
+
+static void
+check_split(const char *path)
+{
+	struct sp_index one, many;
+	unsigned n;
+
+	index_file(path, 1, &one);
+	for (n = 2; n <= SP_SCAN_THREADS_MAX; n++) {
+		index_file(path, n, &many);
+		assert_same_index(&one, &many, n);
+		sp_index_free(&many);
+	}
+	print_message("%s: %u messages, %u keywords: the same index in 1 to %u "
+	    "segments\n", path, one.n, one.nkw, SP_SCAN_THREADS_MAX);
+	sp_index_free(&one);
+}
+
+static void
+test_split_random(void **state)
+{
+	size_t len;
+	char *b = gen(&len, 999);
+	FILE *f = fopen(mpath, "wb");
+
+	(void)state;
+	assert_int_equal(fwrite(b, 1, len, f), len);
+	fclose(f);
+	free(b);
+	check_split(mpath);
+}
+
+/* Keywords named first late in the file, 40 names for a table of 32; an
+ * X-IMAPbase in the first message; empty headers and bodies; separators
+ * back to back. */
+static void
+test_split_keywords(void **state)
+{
+	FILE *f = fopen(mpath, "wb");
+	unsigned i;
+
+	(void)state;
+	fprintf(f, "From a@b Mon Jan  1 00:00:00 2024\nX-IMAPbase: 1700000000 "
+	    "0000004000 base1 base2\nSubject: first\n\nbody\n\n");
+	for (i = 1; i < 4000; i++) {
+		fprintf(f, "From s%u@b Tue Jan  2 00:00:%02u 2024\n", i, i % 60);
+		if (i % 97 == 0) {		/* no header, no body */
+			fprintf(f, "\n");
+			continue;
+		}
+		fprintf(f, "Subject: %u\nX-UID: %u\n", i, i % 500 == 0 ? 1 : i + 1);
+		if (i % 3 == 0)
+			fprintf(f, "X-Keywords: k%u k%u\n", (i * 7 / 97) % 40, i % 40 >= 39 ?
+			    39 : i / 100);
+		if (i % 5 == 0)
+			fprintf(f, "Status: RO\nX-Status: AF\n");
+		fprintf(f, "\nline one\n%sFrom nobody here\n>From quoted\n\n",
+		    i % 11 == 0 ? "\n" : "");
+	}
+	fclose(f);
+	check_split(mpath);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_against_reference, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_random, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_keywords, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
