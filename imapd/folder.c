@@ -699,7 +699,8 @@ fold_unlink_locked(const char *path, const char **why_r)
 	if (unlink(path) == -1) {
 		*why_r = "Cannot remove the mailbox file";
 		rc = -1;
-	}
+	} else
+		sp_cache_remove(path);
 	sp_unlock(&lk);
 	close(fd);
 	return rc;
@@ -953,6 +954,7 @@ imap_cmd_rename(struct imap_session *s, struct imap_cmd *c)
 	if (rename(src.path, dst.path) == -1)
 		return imap_reply(c, IMAP_RC_NO, "CANNOT", "Cannot rename: %s",
 		    strerror(errno));
+	sp_cache_remove(src.path);	/* keyed on the old file: stale */
 	/* as Dovecot and Cyrus do: subscriptions follow the mailboxes, so
 	 * that clients do not show dead folders */
 	if (mbx_subs_rename(s->mail_dir, src.name, dst.name, &why) == -1)

@@ -99,22 +99,36 @@ sp_sig_restore(const sigset_t *old)
 
 /* ---- paths and group ---------------------------------------------------- */
 
-int
-sp_journal_path(const char *path, char *buf, size_t cap)
+/* DIR/.NAME.SUFFIX for mailbox PATH = DIR/NAME (or .NAME.SUFFIX). */
+static int
+sibling_path(const char *path, const char *suffix, char *buf, size_t cap)
 {
 	const char *slash = strrchr(path, '/');
 	int n;
 
 	if (slash == NULL)
-		n = snprintf(buf, cap, ".%s.journal", path);
+		n = snprintf(buf, cap, ".%s.%s", path, suffix);
 	else
-		n = snprintf(buf, cap, "%.*s/.%s.journal", (int)(slash - path),
-		    path, slash + 1);
+		n = snprintf(buf, cap, "%.*s/.%s.%s", (int)(slash - path),
+		    path, slash + 1, suffix);
 	if (n < 0 || (size_t)n >= cap) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	return 0;
+}
+
+int
+sp_journal_path(const char *path, char *buf, size_t cap)
+{
+	return sibling_path(path, "journal", buf, cap);
+}
+
+/* Index cache of PATH: DIR/.NAME.index, beside the journal. */
+int
+sp_cache_path(const char *path, char *buf, size_t cap)
+{
+	return sibling_path(path, "index", buf, cap);
 }
 
 /*

@@ -1215,9 +1215,11 @@ static int
 mb_scan(struct sp_mbox *mb, struct sp_err *err)
 {
 	struct sp_lock *lock = NULL;
-	struct sp_index nix;
+	struct sp_index nix, cix;
 	char jp[SP_PATH_MAX];
 	struct stat st;
+	time_t now;
+	int seeded;
 
 	memset(&nix, 0, sizeof nix);
 	nix.base_next_off = -1;
@@ -1251,8 +1253,25 @@ mb_scan(struct sp_mbox *mb, struct sp_err *err)
 		sp_index_free(&nix);
 		return -1;
 	}
-	if (fstat(mb->fd, &st) == -1 ||
-	    sp_scan(mb->fd, 0, st.st_size, &nix, err) == -1) {
+	if (fstat(mb->fd, &st) == -1) {
+		sp_fail_errno(err, errno, "fstat", mb->path);
+		sp_unlock(&lock);
+		sp_index_free(&nix);
+		return -1;
+	}
+	/* An unchanged mailbox: its index from the cache (ixcache.c). */
+	now = time(NULL);
+	if (sp_cache_load(mb->path, &st, &nix, &cix) == 0) {
+		sp_unlock(&lock);
+		sp_index_free(&nix);
+		sp_index_free(&mb->ix);
+		mb->ix = cix;
+		mb->st = st;
+		return 0;
+	}
+	/* Only an unseeded scan is the file's own keyword table. */
+	seeded = nix.nkw > 0;
+	if (sp_scan(mb->fd, 0, st.st_size, &nix, err) == -1) {
 		if (errno != 0 && err != NULL && err->cls == SP_OK)
 			sp_fail_errno(err, errno, "read", mb->path);
 		sp_unlock(&lock);
@@ -1260,6 +1279,8 @@ mb_scan(struct sp_mbox *mb, struct sp_err *err)
 		return -1;
 	}
 	sp_unlock(&lock);
+	if (!seeded)
+		sp_cache_save(mb->path, mb->fd, &st, now, &nix);
 	sp_index_free(&mb->ix);
 	mb->ix = nix;
 	mb->st = st;

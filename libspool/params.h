@@ -50,6 +50,18 @@
  * rewritten in place (Dovecot and UW-IMAP pad the same way). */
 #define SP_STATE_PAD		32
 
+/* Index cache (.NAME.index, libspool/ixcache.c).  File timestamps are
+ * coarse: two same-size rewrites inside one clock tick keep mtime and
+ * ctime, so a cache keyed on them is written only for a mailbox whose
+ * last change is at least this old; any later change then gets a later
+ * timestamp and a different key. */
+#define SP_CACHE_SETTLE_SEC	2
+
+/* Smallest mailbox whose index is cached: below 1 MiB a scan takes
+ * under 0.3 ms (3.9 GB/s), too little to be worth an extra file beside
+ * every small folder. */
+#define SP_CACHE_MIN_BYTES	((long long)1 << 20)
+
 /* ---- connection layer (libspool/proto.h) ------------------------------- */
 
 /* SMTP: a command line is at most 512 octets with CRLF, a text line 1000

@@ -215,6 +215,10 @@ enum sp_openflags {
 int sp_open(const char *path, int flags, struct sp_mbox **mb_r,
     struct sp_err *err);
 void sp_close(struct sp_mbox **mb);
+/* Remove the index cache DIR/.NAME.index of mailbox PATH, for a caller
+ * that deleted or renamed the mailbox (a stale cache is never used, but
+ * it would be left behind, and keep its directory from being removed). */
+void sp_cache_remove(const char *path);
 
 uint32_t sp_count(const struct sp_mbox *mb);
 /* Message I (0-based, I < sp_count); the pointer is valid until the next

@@ -221,6 +221,37 @@ void sp_out_message(struct sp_out *o, const char *from, time_t when,
 /* How many newlines must precede an append to FD of size SIZE. */
 int sp_tail_fix(int fd, off_t size, const char **fix_r);
 
+/* ---- index cache (ixcache.c; path in lock.c) ---- */
+
+/*
+ * A copy of a mailbox's scanned index in DIR/.NAME.index, so that opening
+ * an unchanged mailbox costs a stat and one read of ~110 bytes a message
+ * instead of a scan.  Never trusted over the mailbox: it is keyed on the
+ * mailbox's dev, ino, size, mtime and ctime, written only once those are
+ * SP_CACHE_SETTLE_SEC old, and checked in full (checksum, bounds, order)
+ * before use.  Everything here fails silently: no cache means a scan.
+ */
+
+/* Cache path of mailbox PATH: DIR/.NAME.index. */
+int sp_cache_path(const char *path, char *buf, size_t cap);
+/* Fill the empty index IX from the cache of PATH if its key equals ST (the
+ * mailbox's fstat under the shared lock) and its keyword table begins with
+ * SEED's (SEED: the table a scan would be seeded with).  UIDs are
+ * computed as sp_scan does.  Returns 0, or -1 (IX left empty) when there
+ * is no usable cache; a refused one of ours is removed. */
+int sp_cache_load(const char *path, const struct stat *st,
+    const struct sp_index *seed, struct sp_index *ix);
+/* Save IX, an unseeded scan of FD whose fstat under the lock was KEY at
+ * time NOW, as the cache of PATH: only if KEY is settled at NOW, FD's
+ * fstat still equals KEY, we own the mailbox, it is at least
+ * SP_CACHE_MIN_BYTES and its directory lets us write.  Atomic (temporary
+ * file renamed over the old cache).  Returns 0 if saved, else -1. */
+int sp_cache_save(const char *path, int fd, const struct stat *key,
+    time_t now, const struct sp_index *ix);
+/* The checksum that ends a cache file, of its N bytes before it (tests
+ * forge caches with it). */
+uint64_t sp_cache_sum(const void *p, size_t n);
+
 /* ---- mailbox handle ---- */
 struct sp_raw {
 	char *p;

@@ -124,6 +124,26 @@ file_exists(const char *dir, const char *name)
 	return lstat(p, &st) == 0;
 }
 
+/* An index cache of mailbox DIR/NAME as libspool would leave it
+ * (DIR/.NAME.index; its content does not matter here). */
+static void
+plant_cache(const char *dir, const char *name)
+{
+	char p[1024];
+	const char *slash = strrchr(name, '/');
+	FILE *fp;
+
+	if (slash == NULL)
+		snprintf(p, sizeof(p), "%s/.%s.index", dir, name);
+	else
+		snprintf(p, sizeof(p), "%s/%.*s/.%s.index", dir,
+		    (int)(slash - name), name, slash + 1);
+	fp = fopen(p, "w");
+	assert_non_null(fp);
+	fputs("cache", fp);
+	fclose(fp);
+}
+
 static void
 test_list_create(void **state)
 {
@@ -398,8 +418,10 @@ test_delete_rename(void **state)
 	expect(t, "e3 SUBSCRIBE Archive/2026", "e3 OK", out, sizeof(out));
 	expect(t, "e4 SUBSCRIBE Archive", "e4 OK", out, sizeof(out));
 	expect(t, "e5 SUBSCRIBE INBOX", "e5 OK", out, sizeof(out));
+	plant_cache(f->udir, "Work");
 	expect(t, "f RENAME Work Play", "f OK", out, sizeof(out));
 	assert_false(file_exists(f->udir, "Work"));
+	assert_false(file_exists(f->udir, ".Work.index"));	/* stale: gone */
 	assert_true(file_exists(f->udir, "Play"));
 	expect(t, "g RENAME Archive Old/Archive", "g OK", out, sizeof(out));
 	assert_true(file_exists(f->udir, "Old/Archive/2026"));
@@ -417,7 +439,11 @@ test_delete_rename(void **state)
 	expect(t, "j2 RENAME Play Dir/", "j2 NO", out, sizeof(out));
 	assert_false(file_exists(f->udir, "Dir"));
 	expect(t, "k RENAME Play INBOX", "k NO", out, sizeof(out));
+	/* a deleted mailbox takes its index cache along, so that its
+	 * directory is empty and can be deleted next */
+	plant_cache(f->udir, "Old/Archive/2026");
 	expect(t, "l DELETE Old/Archive/2026", "l OK", out, sizeof(out));
+	assert_false(file_exists(f->udir, "Old/Archive/.2026.index"));
 	expect(t, "m DELETE Old/Archive", "m OK", out, sizeof(out));
 	expect(t, "n DELETE Old", "n OK", out, sizeof(out));
 	expect(t, "o LIST \"\" *", "o OK", out, sizeof(out));

@@ -24,6 +24,7 @@
 
 #include "spool_tu.h"
 #include "spool_int.h"
+#include "spool_tu_index.h"
 
 #define FILE_BYTES	(24u << 20)	/* three mapping windows */
 
@@ -285,43 +286,6 @@ index_file(const char *path, unsigned segments, struct sp_index *ix)
 }
 
 static void
-assert_same_index(const struct sp_index *a, const struct sp_index *b,
-    unsigned segments)
-{
-	uint32_t i;
-	unsigned k;
-
-	if (a->n != b->n)
-		fail_msg("%u segments: %u messages, one thread %u", segments, b->n, a->n);
-	assert_int_equal(a->nkw, b->nkw);
-	for (k = 0; k < a->nkw; k++)
-		assert_string_equal(a->kw[k], b->kw[k]);
-	assert_int_equal(a->uidvalidity, b->uidvalidity);
-	assert_int_equal(a->uidnext, b->uidnext);
-	assert_int_equal(a->has_base, b->has_base);
-	assert_int_equal(a->base_next_off, b->base_next_off);
-	for (i = 0; i < a->n; i++) {
-		const struct sp_msg *x = &a->msg[i], *y = &b->msg[i];
-		const struct sp_ixmsg *u = &a->ix[i], *v = &b->ix[i];
-
-		if (x->from_off != y->from_off || x->hdr_off != y->hdr_off ||
-		    x->body_off != y->body_off || x->end_off != y->end_off ||
-		    x->size != y->size || x->hdr_size != y->hdr_size ||
-		    x->body_lines != y->body_lines || x->uid != y->uid ||
-		    x->flags != y->flags || x->keywords != y->keywords ||
-		    x->internaldate != y->internaldate ||
-		    u->state_off != v->state_off || u->state_end != v->state_end ||
-		    u->fromhash != v->fromhash || u->disk_uid != v->disk_uid ||
-		    u->disk_kw != v->disk_kw || u->split != v->split ||
-		    u->uid_ok != v->uid_ok)
-			fail_msg("%u segments: message %u differs (from %lld/%lld, "
-			    "keywords %x/%x, split %u/%u)", segments, i,
-			    (long long)x->from_off, (long long)y->from_off,
-			    x->keywords, y->keywords, u->split, v->split);
-	}
-}
-
-static void
 check_split(const char *path)
 {
 	struct sp_index one, many;
@@ -330,7 +294,10 @@ check_split(const char *path)
 	index_file(path, 1, &one);
 	for (n = 2; n <= SP_SCAN_THREADS_MAX; n++) {
 		index_file(path, n, &many);
-		assert_same_index(&one, &many, n);
+		if (one.n != many.n)
+			fail_msg("%u segments: %u messages, one thread %u", n,
+			    many.n, one.n);
+		tu_assert_same_index(&one, &many);
 		sp_index_free(&many);
 	}
 	print_message("%s: %u messages, %u keywords: the same index in 1 to %u "
