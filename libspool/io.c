@@ -286,6 +286,29 @@ io_write(struct io *io, const void *p, size_t n)
 	}
 }
 
+char *
+io_reserve(struct io *io, size_t min, size_t *room_r)
+{
+	*room_r = 0;
+	if (io->out_error || io->out == NULL || min > IO_OUT_BUF)
+		return NULL;
+	if (IO_OUT_BUF - io->out_len < min && io_flush(io) == -1)
+		return NULL;
+	*room_r = IO_OUT_BUF - io->out_len;
+	return io->out + io->out_len;
+}
+
+void
+io_commit(struct io *io, size_t n)
+{
+	if (io->out_error || io->out == NULL || n > IO_OUT_BUF - io->out_len)
+		return;
+	io->out_len += n;
+	io_log_output(io, 0);
+	if (io->out_len == IO_OUT_BUF)
+		(void)io_flush(io);
+}
+
 void
 io_puts(struct io *io, const char *s)
 {

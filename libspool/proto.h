@@ -128,6 +128,18 @@ void io_write(struct io *io, const void *p, size_t n);
 void io_puts(struct io *io, const char *s);
 void io_printf(struct io *io, const char *fmt, ...) ATTR_PRINTF(2, 3);
 int io_flush(struct io *io);
+/*
+ * io_reserve - the free tail of the output buffer, for a producer that
+ * writes there directly instead of through io_write (bulk message text: one
+ * copy less).  At least MIN (<= IO_OUT_BUF) bytes: the buffer is flushed
+ * first if fewer are free.  *ROOM_R gets the free size.  NULL after a
+ * write error (or if MIN is more than IO_OUT_BUF).  io_commit then adds
+ * the first N bytes written there to the output (N <= *ROOM_R), logged and
+ * flushed as io_write would: nothing goes out before the buffer is full or
+ * the reader waits for input.
+ */
+char *io_reserve(struct io *io, size_t min, size_t *room_r);
+void io_commit(struct io *io, size_t n);
 
 /* Log a client line to the transcript; bytes from MASK_FROM on (if
  * MASK_FROM < LEN) are shown as "********" (passwords, AUTH data). */

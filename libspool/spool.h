@@ -287,10 +287,13 @@ enum sp_part {
 
 /*
  * sp_lines - call FN for each served line of PART of message I, in order,
- * without its line end (the caller adds CRLF).  The header's terminating
- * blank line is passed as an empty line with IN_BODY 0.  LINE points into a
- * mapping valid only during the call.  Stops early and returns FN's value if
- * it returns non-zero; returns 0 at the end, -1 on I/O error.
+ * without its line end (the caller adds CRLF): the output of sp_serve_open
+ * cut at its line ends.  The header's terminating blank line is passed as
+ * an empty line with IN_BODY 0.  LINE points into a buffer valid only during
+ * the call.  A line is always passed whole: the buffer grows to the longest
+ * line, and a line over SP_MESSAGE_MAX bytes is refused (-1, SP_PERMFAIL).
+ * Stops early and returns FN's value if it returns non-zero; returns 0 at
+ * the end, -1 on I/O error.
  */
 typedef int (*sp_line_fn)(void *ctx, const char *line, size_t len,
     int in_body);
@@ -305,6 +308,40 @@ int sp_lines(struct sp_mbox *mb, uint32_t i, enum sp_part part,
  */
 int sp_served(struct sp_mbox *mb, uint32_t i, enum sp_part part,
     char **buf_r, size_t *len_r, struct sp_err *err);
+
+/*
+ * sp_serve_open - a reader of the served form of PART of message I that
+ * streams it in bounded memory (POP3 RETR and TOP): sp_serve_read fills the
+ * caller's buffer (an output buffer, so the bytes are copied once).  The
+ * stored bytes are read with pread (never mapped: a file cut by another
+ * program gives an error, not SIGBUS), the whole message in one read when it
+ * fits SP_SERVE_BUF, in pieces of that size otherwise.  The output is byte
+ * for byte that of sp_lines with CRLF after each line, so SP_PART_ALL gives
+ * sp_msg()->size bytes.  At most BODY_LINES lines of the body are served
+ * (UINT64_MAX: all).  FLAGS may hold SP_SERVE_DOTSTUFF: a '.' is added
+ * before every line that begins with one (RFC 1939 3; the terminating "."
+ * line is the caller's).  The message's From_ line is checked first: if
+ * another program moved it, SP_TEMPFAIL, and nothing was served.  A reader
+ * must be closed before the next sp_refresh, sp_sync or sp_close of MB.
+ */
+#define SP_SERVE_DOTSTUFF	1
+/* Smallest buffer sp_serve_read accepts: a peeked header line start and
+ * two line ends must fit. */
+#define SP_SERVE_MIN		64
+/* Stored bytes read at a time: a 10 KiB message is one pread; a 64 MiB
+ * one costs this much memory, not 64 MiB. */
+#define SP_SERVE_BUF		((size_t)256 * 1024)
+struct sp_serve;	/* opaque */
+int sp_serve_open(struct sp_mbox *mb, uint32_t i, enum sp_part part,
+    uint64_t body_lines, int flags, struct sp_serve **r_r,
+    struct sp_err *err);
+/* Up to CAP (at least SP_SERVE_MIN) served bytes into BUF.  Returns the
+ * count (less than CAP by at most SP_SERVE_MIN while more is to come), 0 at
+ * the end, -1 on I/O error. */
+ssize_t sp_serve_read(struct sp_serve *r, char *buf, size_t cap,
+    struct sp_err *err);
+/* Free; sets *R to NULL.  Safe on NULL. */
+void sp_serve_close(struct sp_serve **r);
 
 /*
  * sp_raw - the stored bytes [from_off, end_off) of message I, read-only

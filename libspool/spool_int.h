@@ -73,7 +73,7 @@ void sp_win_done(struct sp_win *w);
 const char *sp_win_at(struct sp_win *w, off_t off, size_t want,
     size_t *avail);
 
-/* ---- buffered line reader over pread (serve.c) ---- */
+/* ---- buffered line reader over pread (serve.c; used by rewrite.c) ---- */
 struct sp_rd {
 	int fd;
 	off_t pos;		/* file offset of buf[start] */
@@ -86,6 +86,64 @@ void sp_rd_done(struct sp_rd *r);
 /* Next line: *P (valid until the next call), *N without the LF, *LF 1 if
  * the line ended in LF.  Returns 1, 0 at the end, -1 on error. */
 int sp_rd_line(struct sp_rd *r, const char **p, size_t *n, int *lf);
+
+/* ---- the served-form transform (serve.c) ---- */
+
+/*
+ * A push transform from stored bytes to the served form (spool.h), fed in
+ * chunks cut anywhere: state header fields hidden, one '>' removed from
+ * /^>+From / lines, LF made CRLF (a CR LF stays), a missing final line end
+ * and a missing blank line after the header added, and optionally POP3
+ * dot-stuffing.  It is the one implementation of the served form: the
+ * reader (sp_serve_*), sp_served and sp_lines are built on it.  The input
+ * is [hdr_off, end_off) of a message for SP_PART_ALL, [hdr_off, body_off)
+ * for SP_PART_HEADER, [body_off, end_off) for SP_PART_BODY: the header is
+ * the first HDR_LEN bytes, as the index says (a blank line inside them ends
+ * the served header early; what follows it there is dropped).  Memory is
+ * the struct: a line of any length streams.
+ */
+
+/* Bytes of a header line that decide whether it is a state header:
+ * sp_state_header looks for the colon in the first 32. */
+#define SP_XF_PEEK		32
+
+/* Output room that a step other than the bulk copy may need: a peeked
+ * line start replayed (SP_XF_PEEK, a dot) and two line ends (the line's
+ * and the header's blank line).  Must not exceed SP_SERVE_MIN. */
+#define SP_XF_SLACK		(SP_XF_PEEK + 1 + 2 + 2)
+
+struct sp_xf {
+	uint64_t hdr_left;	/* header bytes still to come */
+	uint64_t lines_left;	/* body lines still to serve */
+	int st;			/* XF_* in serve.c */
+	int in_hdr;		/* in the header segment */
+	int hdr_only;		/* SP_PART_HEADER: done after it */
+	int dot;		/* POP3 dot-stuffing */
+	int blank;		/* the header's blank line was seen */
+	int in_state;		/* the header field read is a state header */
+	int last_cr;		/* the last byte copied of this line is a CR */
+	int gt;			/* bytes of "From " matched after a '>' */
+	size_t npeek;
+	char peek[SP_XF_PEEK];
+};
+
+/* Set up for PART (the header is the first HDR_LEN input bytes; ignored for
+ * SP_PART_BODY), at most BODY_LINES body lines (UINT64_MAX: all), with
+ * dot-stuffing if DOT. */
+void sp_xf_init(struct sp_xf *x, enum sp_part part, uint64_t hdr_len,
+    uint64_t body_lines, int dot);
+/* Transform IN/N into OUT (ROOM bytes free).  Returns the input bytes
+ * consumed, *OUTN the bytes written.  Consumes all of IN unless the output
+ * room runs short or the transform is done; with ROOM >= SP_XF_SLACK it
+ * always makes progress. */
+size_t sp_xf_run(struct sp_xf *x, const char *in, size_t n, char *out,
+    size_t room, size_t *outn);
+/* The input is over: write what is pending into OUT (SP_XF_SLACK bytes of
+ * room needed) and return its length.  The transform is then done. */
+size_t sp_xf_end(struct sp_xf *x, char *out);
+/* Nothing more will come out (TOP's line count reached, header served,
+ * or sp_xf_end called). */
+int sp_xf_done(const struct sp_xf *x);
 
 /* ---- index (mbox.c) ---- */
 

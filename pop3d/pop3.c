@@ -51,45 +51,39 @@ pop3_lookup(const struct pop3_cmd *table, const char *name)
 
 /* ---- the streamer -------------------------------------------------------- */
 
-struct pop3_stream_ctx {
-	struct io *io;
-	uint64_t body_left;
-};
-
-static int
-pop3_stream_line(void *arg, const char *line, size_t len, int in_body)
-{
-	struct pop3_stream_ctx *c = arg;
-
-	if (in_body) {
-		if (c->body_left == 0)
-			return 1;
-		c->body_left--;
-	}
-	if (len > 0 && line[0] == '.')
-		io_write(c->io, ".", 1);
-	io_write(c->io, line, len);
-	io_write(c->io, "\r\n", 2);
-	return c->io->out_error ? 2 : 0;
-}
-
+/*
+ * The served form comes from libspool already dot-stuffed, straight into
+ * the output buffer: a message of up to IO_OUT_BUF goes out with its +OK
+ * line and the final "." in one write, a larger one in IO_OUT_BUF pieces.
+ */
 enum pop3_event
 pop3_stream(struct pop3_session *s, uint32_t idx, uint64_t body_lines)
 {
-	struct pop3_stream_ctx c = { &s->io, body_lines };
+	struct sp_serve *r;
 	struct sp_err err;
-	int r;
+	ssize_t n = 0;
+	size_t room;
+	char *p;
 
+	if (sp_serve_open(s->mb, idx, body_lines == 0 ? SP_PART_HEADER :
+	    SP_PART_ALL, body_lines, SP_SERVE_DOTSTUFF, &r, &err) == -1)
+		n = -1;
 	s->io.transcript_quiet++;
-	r = sp_lines(s->mb, idx, body_lines == 0 ? SP_PART_HEADER : SP_PART_ALL,
-	    pop3_stream_line, &c, &err);
+	while (n != -1) {
+		if ((p = io_reserve(&s->io, SP_SERVE_MIN, &room)) == NULL)
+			break;
+		if ((n = sp_serve_read(r, p, room, &err)) <= 0)
+			break;
+		io_commit(&s->io, (size_t)n);
+	}
 	s->io.transcript_quiet--;
-	if (r == -1) {
+	sp_serve_close(&r);
+	if (n == -1) {
 		log_warnx("user=%s: reading message %u: %s", s->au.name,
 		    idx + 1, err.msg);
 		return POP3_SYSERR;
 	}
-	if (r == 2)
+	if (s->io.out_error)
 		return POP3_IOERR;
 	io_puts(&s->io, ".\r\n");
 	return POP3_DONE;

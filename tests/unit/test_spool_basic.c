@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "spool.h"
+#include "spool_tu.h"
 
 static char tdir[256];
 static char mpath[512];
@@ -25,8 +26,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(tdir, sizeof tdir, "/tmp/spbasic.XXXXXX");
-	if (mkdtemp(tdir) == NULL)
+	if (tu_mkdir(tdir, sizeof tdir, "basic") == -1)
 		return -1;
 	snprintf(mpath, sizeof mpath, "%s/user", tdir);
 	return 0;
@@ -35,11 +35,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rmdir(tdir);
 }
 
 static void
