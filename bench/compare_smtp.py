@@ -16,6 +16,19 @@ A delivery counts when the message is in the recipient's mbox: the clock
 runs from the first connection to the moment the mbox holds every message
 (for Postfix the queue drains after the last 250; for ours the 250 already
 means "in the mailbox").
+
+Run alone (root; bench_compare.py imports it for its SMTP section):
+
+  python3 bench/compare_smtp.py
+
+measures ours (smtpd under the lab's launcher, started as root,
+privilege-separated, 2775 root:mail spool) and Postfix with the same
+smtp-source runs, taking turns, ROUNDS times; prints each run and the
+median.  Environment: MS_OUT (which smtpd), COMPARE_SMTP_MESSAGES (2000),
+COMPARE_SMTP_ROUNDS (3), COMPARE_SMTPD_OTHER (path of a second smtpd
+binary measured in the same turns, e.g. the build before a change),
+BENCH_DIR.  The 8 recipients are nologin system accounts mscsmtp0..7,
+created for the run and removed after.
 """
 import os
 import shutil
@@ -192,3 +205,99 @@ def deliveries(port, targets, size):
                                   sum(n for _, n in counters), DRAIN_TIMEOUT))
         time.sleep(0.005)
     return sum(n for _, n in counters) / (time.monotonic() - t0), sent
+
+
+def _users(n):
+    """N nologin system accounts: [(name, uid, gid)], and those we made."""
+    import pwd
+    out, made = [], []
+    for i in range(n):
+        name = "mscsmtp%d" % i
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
+                            "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                           check=True, capture_output=True)
+            made.append(name)
+            pw = pwd.getpwnam(name)
+        out.append((name, pw.pw_uid, pw.pw_gid))
+    return out, made
+
+
+def main():
+    import statistics
+    import sys
+    sys.dont_write_bytecode = True
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(os.path.dirname(here), "tests", "e2e"))
+    import mslib
+    if os.getuid() != 0:
+        mslib.skip("compare_smtp: needs root (system accounts, Postfix, privsep)")
+    for prog in (SMTP_SOURCE, "/usr/sbin/postfix"):
+        if not os.access(prog, os.X_OK):
+            mslib.skip("compare_smtp: %s is not installed" % prog)
+    total = int(os.environ.get("COMPARE_SMTP_MESSAGES", "2000"))
+    rounds = int(os.environ.get("COMPARE_SMTP_ROUNDS", "3"))
+    size = 4096
+    ours = {"ours": os.path.join(mslib.outdir(), "smtpd", "smtpd")}
+    if os.environ.get("COMPARE_SMTPD_OTHER"):
+        ours["other"] = os.path.abspath(os.environ["COMPARE_SMTPD_OTHER"])
+    base = os.path.abspath(os.environ.get("BENCH_DIR") or
+                           os.path.join(mslib.outdir(), "build", "bench"))
+    work = os.path.join(base, "compare-smtp")
+    os.makedirs(work, exist_ok=True)
+    os.chmod(work, 0o755)
+    users, made = _users(8)
+    names = [u[0] for u in users]
+    lab = pf = None
+    servers = []
+    try:
+        shutil.rmtree(os.path.join(work, "ours"), ignore_errors=True)
+        lab = mslib.Lab(tmpdir=os.path.join(work, "ours"), user=None)
+        os.chmod(lab.dir, 0o711)
+        spool_like_var_mail(lab.spool)
+        for n, uid, gid in users:
+            lab.add_user(n, "x", uid, gid)
+        for label, path in ours.items():
+            servers.append(("%s (%s)" % (label, path), lab.start(path), lab.mbox))
+        pf = Postfix(work, mslib.free_port())
+        pf.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not mslib._listening(pf.port):
+            time.sleep(0.05)
+        servers.append(("Postfix", pf.port, pf.mbox))
+        print("compare_smtp: %d messages of %d bytes, smtp-source, one connection "
+              "each; %d rounds, servers taking turns; launcher %s; load %s"
+              % (total, size, rounds, lab.launcher, open("/proc/loadavg").read().split()[0]))
+        res = {(name, s): [] for name, _, _ in servers for s in (1, 8)}
+        for r in range(rounds):
+            for s in (1, 8):
+                for name, port, mbox in servers if r % 2 == 0 else servers[::-1]:
+                    if s == 1:
+                        targets = [(names[0] + "@mail.test", mbox(names[0]), total)]
+                    else:
+                        targets = [(n + "@mail.test", mbox(n), total // 8) for n in names]
+                    rate, _ = deliveries(port, targets, size)
+                    res[(name, s)].append(rate)
+                    print("  round %d, %d session%s: %-60s %6.0f/s"
+                          % (r + 1, s, "s" if s > 1 else " ", name[-60:], rate))
+        pfm = {s: statistics.median(res[("Postfix", s)]) for s in (1, 8)}
+        print("medians (same run):")
+        for name, _, _ in servers:
+            m1, m8 = (statistics.median(res[(name, s)]) for s in (1, 8))
+            print("  %-60s 1 session %6.0f/s (x%.2f Postfix), 8 sessions %6.0f/s "
+                  "(x%.2f)" % (name[-60:], m1, m1 / pfm[1], m8, m8 / pfm[8]))
+        print("  load average at the end: %s" % open("/proc/loadavg").read().split()[0])
+    finally:
+        if lab is not None:
+            lab.stop()
+        if pf is not None:
+            pf.stop()
+        for n in made:
+            subprocess.run(["userdel", n], capture_output=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

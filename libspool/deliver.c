@@ -304,9 +304,11 @@ check_file(const struct sp_target *t, const struct stat *st, uid_t uid,
 	return 0;
 }
 
-int
-sp_target_open(const struct sp_target *t, int *fd_r, struct sp_lock **lock_r,
-    off_t *size_r, int *created_r, struct sp_err *err)
+/* sp_target_open with a caller's guard on GUARD_FD (-1: none). */
+static int
+target_open(const struct sp_target *t, int guard_fd, int *fd_r,
+    struct sp_lock **lock_r, off_t *size_r, int *created_r,
+    struct sp_err *err)
 {
 	struct stat lst, fst;
 	uid_t uid = t->uid == (uid_t)-1 ? geteuid() : t->uid;
@@ -360,7 +362,8 @@ sp_target_open(const struct sp_target *t, int *fd_r, struct sp_lock **lock_r,
 		}
 		break;
 	}
-	if (sp_lock(fd, t->path, SP_LOCK_EXCL, &lock, err) == -1) {
+	if (sp_lock_guarded(fd, t->path, SP_LOCK_EXCL, guard_fd, &lock,
+	    err) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -385,11 +388,18 @@ sp_target_open(const struct sp_target *t, int *fd_r, struct sp_lock **lock_r,
 	return 0;
 }
 
+int
+sp_target_open(const struct sp_target *t, int *fd_r, struct sp_lock **lock_r,
+    off_t *size_r, int *created_r, struct sp_err *err)
+{
+	return target_open(t, -1, fd_r, lock_r, size_r, created_r, err);
+}
+
 /* ---- sp_deliver -------------------------------------------------------------- */
 
-int
-sp_deliver(const struct sp_target *t, const char *from, time_t when,
-    const char *msg, size_t len, struct sp_err *err)
+static int
+deliver(const struct sp_target *t, const char *from, time_t when,
+    const char *msg, size_t len, int guard_fd, struct sp_err *err)
 {
 	struct sp_lock *lock = NULL;
 	struct sp_out o;
@@ -402,7 +412,7 @@ sp_deliver(const struct sp_target *t, const char *from, time_t when,
 	if ((long long)len > SP_MESSAGE_MAX)
 		return sp_fail(err, SP_PERMFAIL, "5.3.4",
 		    "message too big for mailbox delivery (%zu bytes)", len);
-	if (sp_target_open(t, &fd, &lock, &size, &created, err) == -1)
+	if (target_open(t, guard_fd, &fd, &lock, &size, &created, err) == -1)
 		return -1;
 	if (t->max_bytes > 0 && size + (off_t)len > t->max_bytes) {
 		sp_unlock(&lock);
@@ -451,4 +461,18 @@ sp_deliver(const struct sp_target *t, const char *from, time_t when,
 		return sp_fail_errno(err, e, "write", t->path);
 	sp_err_ok(err);
 	return 0;
+}
+
+int
+sp_deliver(const struct sp_target *t, const char *from, time_t when,
+    const char *msg, size_t len, struct sp_err *err)
+{
+	return deliver(t, from, when, msg, len, -1, err);
+}
+
+int
+sp_deliver_guarded(const struct sp_target *t, const char *from, time_t when,
+    const char *msg, size_t len, int guard_fd, struct sp_err *err)
+{
+	return deliver(t, from, when, msg, len, guard_fd, err);
 }

@@ -1,8 +1,9 @@
 /*
  * lock.c - mailbox locking by Debian Policy 11.6: an fcntl lock on the
  * file, then the NFS-safe dotlock PATH.lock, both non-blocking with
- * bounded randomised retries; a guardian process that removes our dotlock
- * if we die; the POP3 session lock (flock).
+ * bounded randomised retries; a guardian that removes our dotlock if we
+ * die (a process of ours, or a caller that watches us: sp_lock_guarded);
+ * the POP3 session lock (flock).
  */
 #define _GNU_SOURCE		/* getresgid */
 #include <sys/file.h>
@@ -38,6 +39,22 @@ struct sp_lock {
 	char dotpath[SP_PATH_MAX];
 	pid_t guard;		/* guardian process, 0 if none */
 	int guard_fd;		/* its pipe, -1 if none */
+	int ext_fd;		/* the caller's guard pipe (sp_lock_guarded), -1 */
+	int guard_ext;		/* guard_fd is ext_fd: never closed here */
+	int spare;		/* keep the dotlock's file as .NAME.lock.spare */
+	dev_t dot_dev;		/* our dotlock file (released only if it is */
+	ino_t dot_ino;		/* still the one at PATH.lock) */
+};
+
+/* One word to the guardian: 'l' a dotlock is about to be taken (caller's
+ * guard only), 'a' an append starts at SIZE in the file DEV/INO, 'c' it is
+ * complete or rolled back, 'r' released.  Smaller than PIPE_BUF: written
+ * whole or not at all. */
+struct guard_rec {
+	char what;
+	off_t size;
+	dev_t dev;
+	ino_t ino;
 };
 
 uint32_t
@@ -182,15 +199,97 @@ fcntl_try(int fd, short type)
 struct dot_arg {
 	const char *lockpath;
 	char tmp[SP_PATH_MAX];
+	int use_spare;		/* claim and return .NAME.lock.spare */
+	char spare[SP_PATH_MAX];
+	int linked;		/* taken by link(), not the O_EXCL fallback */
+	dev_t dev;		/* the file that became the dotlock */
+	ino_t ino;
 };
 
+/*
+ * The temporary file of OWNER's dotlock DOTPATH ("DIR/NAME.lock"):
+ * "DIR/.NAME.lock.PID".  The leading dot makes it a name no mailbox can
+ * have (sp_user_valid), so clearing a leftover of ours can never remove
+ * the mailbox of a user called "NAME.lock.PID".  0, or -1 (too long).
+ */
+static int
+dot_tmp_path(const char *dotpath, pid_t owner, char *buf, size_t cap)
+{
+	const char *slash = strrchr(dotpath, '/');
+	int n;
+
+	if (slash == NULL)
+		n = snprintf(buf, cap, ".%s.%ld", dotpath, (long)owner);
+	else
+		n = snprintf(buf, cap, "%.*s/.%s.%ld", (int)(slash - dotpath),
+		    dotpath, slash + 1, (long)owner);
+	if (n < 0 || (size_t)n >= cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* The kept dotlock file of DOTPATH: "DIR/.NAME.lock.spare" (a name no
+ * mailbox can have, see dot_tmp_path). */
+static int
+dot_spare_path(const char *dotpath, char *buf, size_t cap)
+{
+	const char *slash = strrchr(dotpath, '/');
+	int n;
+
+	if (slash == NULL)
+		n = snprintf(buf, cap, ".%s.spare", dotpath);
+	else
+		n = snprintf(buf, cap, "%.*s/.%s.spare", (int)(slash - dotpath),
+		    dotpath, slash + 1);
+	if (n < 0 || (size_t)n >= cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Write our pid at the start of FD; a longer old content is cut. */
 static int
 write_pid(int fd)
 {
 	char b[32];
 	int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+	struct stat st;
 
-	return write(fd, b, (size_t)n) == n ? 0 : -1;
+	if (pwrite(fd, b, (size_t)n, 0) != n)
+		return -1;
+	if (fstat(fd, &st) == 0 && st.st_size != n && ftruncate(fd, n) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * Take the spare dotlock file under our temporary name: an fd open for
+ * writing, or -1 (none, or not a sound one: then a new file is made).
+ * Reusing it allocates no inode: on ext4 without a journal each new inode
+ * is searched for past every inode freed in the last minutes, which costs
+ * 0.3 ms and more per delivery under a steady load.  Sound means: a
+ * regular file of ours with one link (never a mailbox, nor a link to one).
+ */
+static int
+dot_claim_spare(struct dot_arg *a)
+{
+	struct stat st;
+	int fd;
+
+	if (!a->use_spare || rename(a->spare, a->tmp) == -1)
+		return -1;
+	fd = open(a->tmp, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY);
+	if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == geteuid() && st.st_nlink == 1)
+		return fd;
+	if (fd != -1)
+		close(fd);
+	unlink(a->tmp);		/* not a spare of ours: drop that name */
+	return -1;
 }
 
 /* One attempt: 1 taken, 0 held by someone, -1 error (errno). */
@@ -199,17 +298,17 @@ dot_try_once(void *varg)
 {
 	struct dot_arg *a = varg;
 	struct stat st;
-	int fd, r, e, ok;
+	int fd, r, e, ok, claimed;
 
 	/* The temporary name is ours by pid (one lock at a time per
 	 * process), so the guardian can clean it up too. */
-	if (snprintf(a->tmp, sizeof a->tmp, "%s.%ld", a->lockpath,
-	    (long)getpid()) >= (int)sizeof a->tmp) {
-		errno = ENAMETOOLONG;
+	if (dot_tmp_path(a->lockpath, getpid(), a->tmp, sizeof a->tmp) == -1)
 		return -1;
-	}
-	fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
+	a->linked = 0;
+	claimed = (fd = dot_claim_spare(a)) != -1;
+	if (fd == -1)
+		fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
 	if (fd == -1 && errno == EEXIST) {
 		/* Left by an earlier process with our pid: ours to remove. */
 		unlink(a->tmp);
@@ -218,22 +317,28 @@ dot_try_once(void *varg)
 	}
 	if (fd == -1)
 		return -1;
-	if (write_pid(fd) == -1) {
+	if (write_pid(fd) == -1 || fstat(fd, &st) == -1) {
 		e = errno;
 		close(fd);
 		unlink(a->tmp);
 		errno = e;
 		return -1;
 	}
+	a->dev = st.st_dev;
+	a->ino = st.st_ino;
 	close(fd);
 	r = link(a->tmp, a->lockpath);
 	e = errno;
 	/* NFS: link() may report failure after succeeding; the link count of
 	 * our unique file tells the truth. */
 	ok = r == 0 || (stat(a->tmp, &st) == 0 && st.st_nlink == 2);
-	unlink(a->tmp);
-	if (ok)
+	/* a spare we could not use goes back for the next try */
+	if (ok || !claimed || rename(a->tmp, a->spare) == -1)
+		unlink(a->tmp);
+	if (ok) {
+		a->linked = 1;
 		return 1;
+	}
 	if (e == EEXIST)
 		return 0;
 	if (e == EPERM || e == ENOSYS || e == EOPNOTSUPP || e == EMLINK) {
@@ -243,6 +348,10 @@ dot_try_once(void *varg)
 		if (fd == -1)
 			return errno == EEXIST ? 0 : -1;
 		write_pid(fd);
+		if (fstat(fd, &st) == 0) {
+			a->dev = st.st_dev;
+			a->ino = st.st_ino;
+		}
 		close(fd);
 		return 1;
 	}
@@ -306,12 +415,12 @@ dot_stale(const char *lockpath)
 }
 
 /*
- * The parent died (SIGKILL) in the middle of an append at SIZE: take the
- * fcntl lock it lost and, if its dotlock is still there (so nobody has
- * written since), cut the file back to SIZE.
+ * The owner of DOTPATH died (SIGKILL) in the middle of an append at SIZE
+ * to the open file FD: take the fcntl lock it lost and, if its dotlock is
+ * still there (so nobody has written since), cut the file back to SIZE.
  */
 static void
-guard_rollback(struct sp_lock *l, pid_t parent, off_t size)
+guard_rollback(int fd, const char *dotpath, pid_t owner, off_t size)
 {
 	struct flock fl;
 	struct stat st;
@@ -319,28 +428,57 @@ guard_rollback(struct sp_lock *l, pid_t parent, off_t size)
 	memset(&fl, 0, sizeof fl);
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	while (fcntl(l->fd, F_SETLKW, &fl) == -1)
+	while (fcntl(fd, F_SETLKW, &fl) == -1)
 		if (errno != EINTR)
 			return;
-	if (dot_pid(l->dotpath) != (long)parent)
+	if (dot_pid(dotpath) != (long)owner)
 		return;
-	if (fstat(l->fd, &st) == 0 && st.st_size > size &&
-	    ftruncate(l->fd, size) == 0)
-		fsync(l->fd);
+	if (fstat(fd, &st) == 0 && st.st_size > size &&
+	    ftruncate(fd, size) == 0)
+		fsync(fd);
 }
+
+/* OWNER died: remove its temporary dotlock file and its dotlock. */
+static void
+guard_remove(const char *dotpath, pid_t owner)
+{
+	char tmp[SP_PATH_MAX + 24];
+
+	if (dot_tmp_path(dotpath, owner, tmp, sizeof tmp) == 0)
+		sp_with_group(tmp, dot_unlink, tmp);
+	if (dot_pid(dotpath) == (long)owner)
+		sp_with_group(dotpath, dot_unlink, (void *)dotpath);
+}
+
+static int guard_start(struct sp_lock *l);
 
 static void
 guard_say(struct sp_lock *l, char what, off_t size)
 {
-	char rec[1 + sizeof(off_t)];
+	struct guard_rec rec;
+	struct stat st;
 
 	if (l == NULL || l->guard_fd == -1)
 		return;
-	rec[0] = what;
-	memcpy(rec + 1, &size, sizeof size);
-	/* Smaller than PIPE_BUF: written whole or not at all. */
-	if (write(l->guard_fd, rec, sizeof rec) != (ssize_t)sizeof rec) {
-		/* Without a guardian an append cut by SIGKILL stays cut. */
+	memset(&rec, 0, sizeof rec);
+	rec.what = what;
+	rec.size = size;
+	/* A caller's guard has no descriptor of the file: tell it which. */
+	if (what == 'a' && l->guard_ext && fstat(l->fd, &st) == 0) {
+		rec.dev = st.st_dev;
+		rec.ino = st.st_ino;
+	}
+	if (write(l->guard_fd, &rec, sizeof rec) != (ssize_t)sizeof rec) {
+		/* Without a guardian an append cut by SIGKILL stays cut.  A
+		 * caller's guard that is gone (its process died) is replaced
+		 * by one of our own before the dotlock is used; the new one
+		 * is told of an append about to start. */
+		if (l->guard_ext && (what == 'l' || what == 'a')) {
+			l->guard_fd = -1;
+			l->guard_ext = 0;
+			if (guard_start(l) == 0 && what == 'a')
+				guard_say(l, what, size);
+		}
 	}
 }
 
@@ -375,7 +513,7 @@ guard_start(struct sp_lock *l)
 		return -1;
 	}
 	if (pid == 0) {
-		char rec[1 + sizeof(off_t)];
+		struct guard_rec rec;
 		off_t intent = -1;
 		ssize_t r;
 		sigset_t none;
@@ -395,26 +533,21 @@ guard_start(struct sp_lock *l)
 		close(p[1]);
 		for (;;) {
 			do
-				r = read(p[0], rec, sizeof rec);
+				r = read(p[0], &rec, sizeof rec);
 			while (r == -1 && errno == EINTR);
 			if (r != (ssize_t)sizeof rec)
 				break;
-			if (rec[0] == 'a')
-				memcpy(&intent, rec + 1, sizeof intent);
-			else if (rec[0] == 'c')
+			if (rec.what == 'a')
+				intent = rec.size;
+			else if (rec.what == 'c')
 				intent = -1;
-			else
+			else if (rec.what != 'l')
 				break;		/* 'r': released */
 		}
 		if (r == 0) {
-			char tmp[SP_PATH_MAX + 24];
-
 			if (intent >= 0)
-				guard_rollback(l, parent, intent);
-			snprintf(tmp, sizeof tmp, "%s.%ld", l->dotpath, (long)parent);
-			sp_with_group(tmp, dot_unlink, tmp);
-			if (dot_pid(l->dotpath) == (long)parent)
-				sp_with_group(l->dotpath, dot_unlink, l->dotpath);
+				guard_rollback(l->fd, l->dotpath, parent, intent);
+			guard_remove(l->dotpath, parent);
 		}
 		/* Leave without exit handlers or sanitizer hooks: this copy of
 		 * the process owns none of the memory it sees. */
@@ -428,14 +561,17 @@ guard_start(struct sp_lock *l)
 	return 0;
 }
 
-/* Tell the guardian "released": it exits without touching anything. */
+/* Tell the guardian "released": it exits without touching anything (a
+ * caller's guard stops watching; its pipe stays the caller's). */
 static void
 guard_release(struct sp_lock *l)
 {
 	if (l->guard_fd != -1) {
 		guard_say(l, 'r', 0);
-		close(l->guard_fd);
+		if (!l->guard_ext)
+			close(l->guard_fd);
 		l->guard_fd = -1;
+		l->guard_ext = 0;
 	}
 }
 
@@ -465,11 +601,22 @@ dot_lock(struct sp_lock *l, const char *path, struct sp_err *err)
 	    (int)sizeof l->dotpath)
 		return sp_fail(err, SP_PERMFAIL, "5.3.5", "mailbox path too long");
 	a.lockpath = l->dotpath;
+	/* A caller that guards us delivers often to this mailbox (smtpd):
+	 * the dotlock's file is kept between deliveries. */
+	a.use_spare = l->ext_fd != -1 &&
+	    dot_spare_path(l->dotpath, a.spare, sizeof a.spare) == 0;
 	/* The guardian first: if we die between link() and its fork, the
 	 * dotlock would stay.  Never a dotlock without a guardian: if fork is
 	 * refused (EAGAIN, ENOMEM on a loaded machine) retry for
-	 * SP_GUARD_RETRY_MS, then fail temporarily. */
-	for (gbudget = SP_GUARD_RETRY_MS; guard_start(l) == -1; ) {
+	 * SP_GUARD_RETRY_MS, then fail temporarily.  A caller's guard is
+	 * there already: it is told a dotlock is coming (if it is gone,
+	 * guard_say has started ours instead). */
+	if (l->ext_fd != -1) {
+		l->guard_fd = l->ext_fd;
+		l->guard_ext = 1;
+		guard_say(l, 'l', 0);
+	}
+	for (gbudget = SP_GUARD_RETRY_MS; l->guard_fd == -1 && guard_start(l) == -1; ) {
 		int e = errno;
 
 		if (gbudget <= 0)
@@ -484,6 +631,9 @@ dot_lock(struct sp_lock *l, const char *path, struct sp_err *err)
 		r = sp_with_group(path, dot_try_once, &a);
 		if (r == 1) {
 			l->dotlocked = 1;
+			l->spare = a.use_spare && a.linked;
+			l->dot_dev = a.dev;
+			l->dot_ino = a.ino;
 			return 0;
 		}
 		if (r == -1) {
@@ -508,6 +658,35 @@ dot_lock(struct sp_lock *l, const char *path, struct sp_err *err)
 		budget -= r;
 		sp_sleep_ms((unsigned)r);
 	}
+}
+
+static int
+dot_keep(void *varg)
+{
+	struct sp_lock *l = varg;
+	char spare[SP_PATH_MAX];
+
+	if (dot_spare_path(l->dotpath, spare, sizeof spare) == -1)
+		return -1;
+	return rename(l->dotpath, spare);
+}
+
+/* Remove our dotlock; a kept one (l->spare) becomes the spare again, and
+ * only if PATH.lock is still our file (not another's taken since ours was
+ * judged stale). */
+static void
+dot_release(struct sp_lock *l)
+{
+	struct stat st;
+
+	if (l->spare) {
+		if (lstat(l->dotpath, &st) == -1 || st.st_dev != l->dot_dev ||
+		    st.st_ino != l->dot_ino)
+			return;
+		if (sp_with_group(l->dotpath, dot_keep, l) == 0)
+			return;
+	}
+	sp_with_group(l->dotpath, dot_unlink, l->dotpath);
 }
 
 /* Shared mode: wait while someone holds the dotlock (a writer that uses
@@ -540,6 +719,13 @@ int
 sp_lock(int fd, const char *path, enum sp_lockmode mode,
     struct sp_lock **lock_r, struct sp_err *err)
 {
+	return sp_lock_guarded(fd, path, mode, -1, lock_r, err);
+}
+
+int
+sp_lock_guarded(int fd, const char *path, enum sp_lockmode mode,
+    int guard_fd, struct sp_lock **lock_r, struct sp_err *err)
+{
 	struct sp_lock *l;
 	unsigned delay = SP_LOCK_FIRST_MS;
 	long budget = (long)SP_LOCK_TRIES * SP_LOCK_DELAY_MS;
@@ -552,6 +738,7 @@ sp_lock(int fd, const char *path, enum sp_lockmode mode,
 	l->fd = fd;
 	l->mode = mode;
 	l->guard_fd = -1;
+	l->ext_fd = guard_fd;
 	while (fcntl_try(fd, mode == SP_LOCK_EXCL ? F_WRLCK : F_RDLCK) == -1) {
 		if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
 			r = errno;
@@ -586,7 +773,7 @@ sp_unlock(struct sp_lock **lockp)
 	if (lockp == NULL || (l = *lockp) == NULL)
 		return;
 	if (l->dotlocked) {
-		sp_with_group(l->dotpath, dot_unlink, l->dotpath);
+		dot_release(l);
 		l->dotlocked = 0;
 	}
 	/* "Released" before the fcntl lock goes, so the guardian can never
@@ -598,6 +785,77 @@ sp_unlock(struct sp_lock **lockp)
 	free(l);
 	*lockp = NULL;
 	errno = e;
+}
+
+/* ---- a caller's guard (sp_lock_guarded) ------------------------------------ */
+
+int
+sp_guard_watch(int fd, struct sp_guard_note *note)
+{
+	struct guard_rec rec;
+	ssize_t r;
+
+	memset(note, 0, sizeof *note);
+	for (;;) {
+		do
+			r = read(fd, &rec, sizeof rec);
+		while (r == -1 && errno == EINTR);
+		if (r != (ssize_t)sizeof rec)
+			/* EOF (or a pipe error): the writer is gone */
+			return note->held ? 1 : 0;
+		switch (rec.what) {
+		case 'l':
+			note->held = 1;
+			note->appending = 0;
+			break;
+		case 'a':
+			note->appending = 1;
+			note->size = rec.size;
+			note->dev = rec.dev;
+			note->ino = rec.ino;
+			break;
+		case 'c':
+			note->appending = 0;
+			break;
+		case 'r':
+			memset(note, 0, sizeof *note);
+			return 0;
+		default:
+			/* not our words: act as if it died holding the lock;
+			 * recovery checks the pid in the dotlock anyway */
+			note->held = 1;
+			note->appending = 0;
+			return 1;
+		}
+	}
+}
+
+int
+sp_guard_recover(const char *path, pid_t dead, const struct sp_guard_note *note)
+{
+	char lp[SP_PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (!note->held)
+		return 0;
+	if (snprintf(lp, sizeof lp, "%s.lock", path) >= (int)sizeof lp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (note->appending) {
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+		    O_NOCTTY);
+		if (fd == -1)
+			return -1;
+		/* only the file it was writing, not one put in its place */
+		if (fstat(fd, &st) == 0 && st.st_dev == note->dev &&
+		    st.st_ino == note->ino)
+			guard_rollback(fd, lp, dead, note->size);
+		close(fd);	/* drops the fcntl lock the rollback took */
+	}
+	guard_remove(lp, dead);
+	return 0;
 }
 
 /* ---- POP3 session lock ---------------------------------------------------- */

@@ -102,6 +102,11 @@ priv_empty_dir(void)
 		return PRIV_EMPTY_DIR;
 	if (r == -2)
 		return NULL;
+	/* made by an earlier connection: one lstat, not a mkdir per level */
+	if ((r = priv_dir_safe(PRIV_EMPTY_DIR_FALLBACK)) == 0)
+		return PRIV_EMPTY_DIR_FALLBACK;
+	if (r == -2)
+		return NULL;
 	if (priv_mkdirs(PRIV_EMPTY_DIR_FALLBACK) == -1) {
 		log_warn("priv: mkdir %s", PRIV_EMPTY_DIR_FALLBACK);
 		return NULL;

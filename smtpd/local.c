@@ -19,9 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "smtp.h"
+
+/* Forks tried, SMTP_RECOVER_PAUSE_MS apart, to recover after a delivery
+ * process killed with its lock held: about the 1 s libspool gives its own
+ * guardian (SP_GUARD_RETRY_MS). */
+#define SMTP_RECOVER_TRIES	10
+#define SMTP_RECOVER_PAUSE_MS	100
 
 /* RFC 5321 4.5.1: postmaster must be accepted.  Without such an account
  * its mail goes where Debian's /etc/aliases sends it: root. */
@@ -128,31 +135,83 @@ smtp_prefix(char *buf, size_t cap, const char *from,
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-/* The child that writes one mailbox as its owner (T->uid, group T->gid):
- * never returns. */
+/* Become the owner of T's mailbox (T->uid, group T->gid): 0, or -1 with
+ * ERR set. */
+static int
+smtp_become_owner(const struct sp_target *t, struct sp_err *err)
+{
+	if (t->gid == (gid_t)-1) {
+		err->cls = SP_TEMPFAIL;
+		snprintf(err->dsn, sizeof(err->dsn), "4.3.0");
+		snprintf(err->msg, sizeof(err->msg), "no group mail on this "
+		    "system");
+		return -1;
+	}
+	if (t->uid != 0 && priv_become(t->uid, t->gid, (gid_t)-1) == -1) {
+		err->cls = SP_TEMPFAIL;
+		snprintf(err->dsn, sizeof(err->dsn), "4.3.0");
+		snprintf(err->msg, sizeof(err->msg), "cannot become the "
+		    "recipient");
+		return -1;
+	}
+	return 0;
+}
+
+/* The child that writes one mailbox as its owner, its dotlock guarded by
+ * the parent through GUARD (no guardian process of its own): never
+ * returns. */
 static void
-smtp_deliver_child(int fd, const struct sp_target *t, const char *from,
-    time_t when, const char *msg, size_t len)
+smtp_deliver_child(int fd, int guard, const struct sp_target *t,
+    const char *from, time_t when, const char *msg, size_t len)
 {
 	struct sp_err err;
 
 	memset(&err, 0, sizeof(err));
-	if (t->gid == (gid_t)-1) {
-		err.cls = SP_TEMPFAIL;
-		snprintf(err.dsn, sizeof(err.dsn), "4.3.0");
-		snprintf(err.msg, sizeof(err.msg), "no group mail on this "
-		    "system");
-	} else if (t->uid != 0 && priv_become(t->uid, t->gid, (gid_t)-1) == -1) {
-		err.cls = SP_TEMPFAIL;
-		snprintf(err.dsn, sizeof(err.dsn), "4.3.0");
-		snprintf(err.msg, sizeof(err.msg), "cannot become the "
-		    "recipient");
-	} else if (sp_deliver(t, from, when, msg, len, &err) == 0) {
+	/* a parent gone must not kill us in the middle of the mailbox */
+	signal(SIGPIPE, SIG_IGN);
+	if (smtp_become_owner(t, &err) == 0 &&
+	    sp_deliver_guarded(t, from, when, msg, len, guard, &err) == 0)
 		err.cls = SP_OK;
-	}
 	if (write(fd, &err, sizeof(err)) != (ssize_t)sizeof(err))
 		_exit(1);
 	_exit(0);
+}
+
+/*
+ * The delivery process PID died with its dotlock in play (SIGKILL, a
+ * crash): as the mailbox owner, cut back its unfinished append and remove
+ * its dotlock (sp_guard_recover), in a process of its own since we stay
+ * root.  Rare: the price of not starting a guardian per delivery.
+ */
+static void
+smtp_deliver_recover(const struct sp_target *t, pid_t dead,
+    const struct sp_guard_note *note)
+{
+	struct timespec pause = { 0, SMTP_RECOVER_PAUSE_MS * 1000000L };
+	struct sp_err err;
+	pid_t pid;
+	int tries = 0;
+
+	log_warnx("delivery process %ld to %s died holding its lock: "
+	    "recovering", (long)dead, t->path);
+	/* a refused fork (process limit, memory) is retried: the lock and a
+	 * half-written message must not stay for want of a process */
+	while ((pid = fork()) == -1 && ++tries < SMTP_RECOVER_TRIES)
+		nanosleep(&pause, NULL);
+	if (pid == -1) {
+		log_warn("fork: %s stays locked until its lock is found "
+		    "stale", t->path);
+		return;
+	}
+	if (pid == 0) {
+		signal(SIGTERM, SIG_IGN);
+		if (smtp_become_owner(t, &err) == -1 ||
+		    sp_guard_recover(t->path, dead, note) == -1)
+			_exit(1);
+		_exit(0);
+	}
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
 }
 
 /* As root: fork a child that becomes the recipient and delivers.  With
@@ -163,7 +222,8 @@ static void
 smtp_deliver_as(const struct sp_target *t, const char *from, time_t when,
     const char *msg, size_t len, struct sp_err *err, pid_t *pid_r)
 {
-	int p[2], status;
+	struct sp_guard_note note;
+	int p[2], g[2], status;
 	pid_t pid;
 	ssize_t r;
 
@@ -174,18 +234,32 @@ smtp_deliver_as(const struct sp_target *t, const char *from, time_t when,
 		log_warn("pipe");
 		return;
 	}
-	if ((pid = fork()) == -1) {
-		log_warn("fork");
+	if (pipe(g) == -1) {
+		log_warn("pipe");
 		close(p[0]);
 		close(p[1]);
 		return;
 	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		close(p[0]);
+		close(p[1]);
+		close(g[0]);
+		close(g[1]);
+		return;
+	}
 	if (pid == 0) {
 		close(p[0]);
+		close(g[0]);
 		signal(SIGTERM, SIG_IGN);	/* finish the mailbox first */
-		smtp_deliver_child(p[1], t, from, when, msg, len);
+		smtp_deliver_child(p[1], g[1], t, from, when, msg, len);
 	}
 	close(p[1]);
+	close(g[1]);
+	/* we guard its dotlock: until it says "released", or dies */
+	if (sp_guard_watch(g[0], &note) != 0)
+		smtp_deliver_recover(t, pid, &note);
+	close(g[0]);
 	do
 		r = read(p[0], err, sizeof(*err));
 	while (r == -1 && errno == EINTR);

@@ -67,6 +67,10 @@ split(struct smtp_cfg *cfg)
 	    (n = smtp_greeting(cfg, greeting, sizeof(greeting))) > 0 &&
 	    write(1, greeting, n) == (ssize_t)n)
 		cfg->greeted = 1;
+	/* only the parent delivers; looked up before the fork so that the
+	 * child, which looks up its own account, finds the name service
+	 * configuration read once (not parsed again in each process) */
+	cfg->mail_gid = priv_mail_gid();
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1 ||
 	    (pid = fork()) == -1) {
 		log_warn("privsep");
@@ -83,9 +87,6 @@ split(struct smtp_cfg *cfg)
 		return smtp_serve(cfg, 0, 1, sv[1]);
 	}
 	close(sv[1]);
-	/* only the parent delivers; looked up after the greeting and the
-	 * fork, while the child starts */
-	cfg->mail_gid = priv_mail_gid();
 	/* the client is the child's: keep no copy of the connection */
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		dup2(fd, 0);

@@ -515,6 +515,25 @@ smtp_lookup(struct smtp_session *s, const char *local, char *user)
 	return smtp_lookup_user(s->cfg, local, user, NULL);
 }
 
+/* Room for one more recipient record: 0, or -1 out of memory. */
+static int
+smtp_rcpt_room(struct smtp_session *s)
+{
+	struct smtp_rcpt *r;
+	size_t cap;
+
+	if (s->nrcpt < s->rcpt_cap)
+		return 0;
+	cap = s->rcpt_cap == 0 ? 4 : s->rcpt_cap * 4;
+	if (cap > SMTP_RCPT_MAX)
+		cap = SMTP_RCPT_MAX;
+	if ((r = realloc(s->rcpt, cap * sizeof(*r))) == NULL)
+		return -1;
+	s->rcpt = r;
+	s->rcpt_cap = cap;
+	return 0;
+}
+
 static int
 smtp_rcpt_dup(const struct smtp_session *s, const char *addr)
 {
@@ -552,6 +571,11 @@ smtp_rcpt(struct smtp_session *s, char *arg)
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients (at "
 		    "most %d per message; send the rest in another)",
 		    SMTP_RCPT_MAX);
+		return SMTP_EV_REPLIED;
+	}
+	if (smtp_rcpt_room(s) == -1) {
+		smtp_reply(s, 452, "4.3.1", "Error: insufficient system "
+		    "storage, try again later");
 		return SMTP_EV_REPLIED;
 	}
 	if (p.domain[0] != '\0' && !smtp_domain_local(s->cfg, p.domain)) {
@@ -696,7 +720,9 @@ smtp_deliver(struct smtp_session *s, struct smtp_msg *m)
 	struct sp_err errs[SMTP_RCPT_MAX];
 	size_t i;
 
-	memset(errs, 0, sizeof(errs));
+	/* only the records in use: each untouched page of the array is a
+	 * page fault saved */
+	memset(errs, 0, s->nrcpt * sizeof(errs[0]));
 	smtp_sig_busy = 1;
 	if (s->linkfd != -1) {
 		if (smtp_link_deliver(s->linkfd, s->from, s->when, m, s->rcpt,
@@ -1116,6 +1142,7 @@ smtp_serve(const struct smtp_cfg *cfg, int rfd, int wfd, int linkfd)
 	    helo[0] ? helo : "(none)", s->messages, s->messages == 1 ? "" :
 	    "s", s->errors, s->errors == 1 ? "" : "s", end);
 	io_free(&s->io);
+	free(s->rcpt);
 	free(s);
 	return 0;
 }

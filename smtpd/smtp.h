@@ -260,8 +260,11 @@ struct smtp_session {
 	char from[SMTP_ADDR_MAX + 1];
 	int utf8;			/* MAIL ... SMTPUTF8 */
 	int body8;			/* BODY=8BITMIME */
-	struct smtp_rcpt rcpt[SMTP_RCPT_MAX];
-	size_t nrcpt;
+	struct smtp_rcpt *rcpt;		/* grown as RCPTs come (most messages
+					 * have one): a session zeroes and
+					 * touches 1 KiB, not SMTP_RCPT_MAX
+					 * records (38 KiB) per connection */
+	size_t nrcpt, rcpt_cap;
 	char id[SMTP_ID_LEN + 1];	/* queue id of the last message */
 	time_t when;			/* time DATA started */
 	int data_lf_dot;		/* DATA: a "." line ended or preceded

@@ -116,10 +116,21 @@ def run(lab):
     st = os.stat(root_mbox)
     if st.st_uid != 0 or st.st_mode & 0o777 != 0o600:
         sys.exit("postmaster's mailbox: %d %o" % (st.st_uid, st.st_mode & 0o777))
-    # nothing left behind: no lock files, only the two mailboxes
+    # nothing left behind: no lock files, only the two mailboxes and the
+    # dotlock files kept for the next delivery (.NAME.lock.spare, the
+    # mailbox owner's, 0600, a name no mailbox can have)
     left = sorted(os.listdir(spool))
-    if left != sorted([USER, "root"]):
+    spares = {"." + n + ".lock.spare": n for n in (USER, "root")}
+    if sorted(f for f in left if f not in spares) != sorted([USER, "root"]):
         sys.exit("spool holds %r" % left)
+    for f in left:
+        if f in spares:
+            st = os.lstat(os.path.join(spool, f))
+            owner = pw.pw_uid if spares[f] == USER else 0
+            if st.st_uid != owner or st.st_mode & 0o7777 != 0o600 or \
+                    st.st_nlink != 1 or not (st.st_mode & 0o170000 == 0o100000):
+                sys.exit("%s: uid %d mode %o links %d" % (f, st.st_uid, st.st_mode,
+                                                          st.st_nlink))
     time.sleep(0.2)
     print("ok: %s got its mail in a %s:mail 0600 mailbox; postmaster went to "
           "root" % (USER, USER))
