@@ -5,14 +5,16 @@ privilege-separated), on generated mailboxes (bench/gen_mbox.py).
 
 Measured, per mailbox:
   select1   connect + LOGIN + SELECT INBOX on the fresh file (first open:
-            the index is built by one scan; new messages are claimed as
-            \\Recent in memory only)
+            the index is built by one scan, one thread per core; new
+            messages are claimed as \\Recent in memory only)
   after1    the first command after that SELECT, FETCH 1:* (FLAGS UID)
             (before the claim was made lazy, it waited for the "Status: O"
             rewrite that followed the SELECT reply)
   logout1   that session's LOGOUT: it writes the state, "Status: O" and the
             UIDs of new mail (for mail from smtpd, a rewrite of the file)
-  select2   the same again (second open, median of 3)
+  select2   the same again (second open, median of 3; the file changed at
+            logout1, so these scan again unless 2 s have passed since: then
+            a session's close writes the index cache and the next reads it)
   fetch     FETCH 1:* (FLAGS UID RFC822.SIZE); each FETCH is timed on its
             first run and as the median of 3 repeats (Dovecot's cache is
             filled by the first run: its repeats are the "indexed" figure)

@@ -4,7 +4,8 @@ messages, ~100 MiB; 100k messages, ~1 GiB) behind the lab launcher on
 
   first   login + STAT + LIST + UIDL + QUIT on the fresh mailbox (page
           cache warm from the generation; nothing is written)
-  warm    the same, median of 5 runs
+  warm    the same, median of 5 runs (once the file is 2 s old, a
+          session's QUIT writes the index cache and the next ones read it)
   retr    RETR of every message one by one, one command per round trip
           (MB/s of message octets), by a small C client compiled here, with
           the pop3d CPU it took and, as the same-run baseline, as many

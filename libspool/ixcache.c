@@ -172,8 +172,8 @@ key_put(struct cx_hdr *h, const struct stat *st)
 	h->ctime_nsec = (int64_t)st->st_ctim.tv_nsec;
 }
 
-static int
-key_same(const struct stat *a, const struct stat *b)
+int
+sp_stat_same(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
 	    a->st_size == b->st_size &&
@@ -639,7 +639,7 @@ sp_cache_save(const char *path, int fd, const struct stat *key, time_t now,
 
 	if (key->st_size < SP_CACHE_MIN_BYTES || key->st_uid != geteuid() ||
 	    ix->size != key->st_size || !key_settled(key, now) ||
-	    fstat(fd, &st) == -1 || !key_same(&st, key) ||
+	    fstat(fd, &st) == -1 || !sp_stat_same(&st, key) ||
 	    sp_cache_path(path, cp, sizeof cp) == -1)
 		return -1;
 	/* No signal midway (SIGXFSZ would kill us for a file size limit:

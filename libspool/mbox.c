@@ -1261,6 +1261,7 @@ mb_scan(struct sp_mbox *mb, struct sp_err *err)
 	}
 	/* An unchanged mailbox: its index from the cache (ixcache.c). */
 	now = time(NULL);
+	mb->cache_due = 0;
 	if (sp_cache_load(mb->path, &st, &nix, &cix) == 0) {
 		sp_unlock(&lock);
 		sp_index_free(&nix);
@@ -1279,12 +1280,30 @@ mb_scan(struct sp_mbox *mb, struct sp_err *err)
 		return -1;
 	}
 	sp_unlock(&lock);
-	if (!seeded)
-		sp_cache_save(mb->path, mb->fd, &st, now, &nix);
+	mb->cache_due = !seeded;
+	mb->cache_key = st;
+	mb->cache_now = now;
+	mb->cache_nkw = nix.nkw;
 	sp_index_free(&mb->ix);
 	mb->ix = nix;
 	mb->st = st;
 	return 0;
+}
+
+/* Save the open's scan as the index cache if it is still the index in use:
+ * with the file's own keyword table, never a session's pending change
+ * (sp_cache_save writes the state as loaded from the file). */
+static void
+mb_save_cache(struct sp_mbox *mb)
+{
+	struct sp_index file;
+
+	if (!mb->cache_due || mb->fd == -1 ||
+	    !sp_stat_same(&mb->st, &mb->cache_key))
+		return;
+	file = mb->ix;
+	file.nkw = mb->cache_nkw;
+	sp_cache_save(mb->path, mb->fd, &mb->cache_key, mb->cache_now, &file);
 }
 
 static int
@@ -1349,6 +1368,7 @@ sp_close(struct sp_mbox **mbp)
 
 	if (mbp == NULL || (mb = *mbp) == NULL)
 		return;
+	mb_save_cache(mb);
 	sp_unmap(mb);
 	if (mb->fd != -1)
 		close(mb->fd);

@@ -306,6 +306,8 @@ int sp_cache_load(const char *path, const struct stat *st,
  * file renamed over the old cache).  Returns 0 if saved, else -1. */
 int sp_cache_save(const char *path, int fd, const struct stat *key,
     time_t now, const struct sp_index *ix);
+/* Are A and B the same key: dev, ino, size, mtime and ctime to the ns? */
+int sp_stat_same(const struct stat *a, const struct stat *b);
 /* The checksum that ends a cache file, of its N bytes before it (tests
  * forge caches with it). */
 uint64_t sp_cache_sum(const void *p, size_t n);
@@ -322,6 +324,14 @@ struct sp_mbox {
 	int flags;
 	struct stat st;		/* as at the last scan */
 	struct sp_index ix;
+	/* The open's scan, to be saved as the index cache at sp_close if it
+	 * is still the index in use (st unchanged): not at the open, where
+	 * the client waits for it.  CACHE_NKW: the file's keywords (a session
+	 * may add more to ix.kw). */
+	int cache_due;
+	struct stat cache_key;
+	time_t cache_now;
+	unsigned cache_nkw;
 	struct sp_raw *raw;
 	size_t nraw;
 };

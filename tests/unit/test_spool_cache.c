@@ -549,6 +549,10 @@ test_open_saves(void **state)
 	sleep(SP_CACHE_SETTLE_SEC + 1);
 	assert_int_equal(sp_refresh(mb, &err), 2);
 	assert_int_equal(sp_msg(mb, 1)->flags & SP_ANSWERED, SP_ANSWERED);
+	/* written when the mailbox is closed, not while the client waits for
+	 * the open; a keyword the session added is not the file's */
+	assert_false(exists(cpath));
+	assert_true(sp_keyword_index(mb, "SessionOnly", 1) >= 0);
 	sp_close(&mb);
 	assert_int_equal(lstat(cpath, &a), 0);
 	assert_open_is_scan(mpath);
