@@ -57,7 +57,8 @@ pop3_lookup(const struct pop3_cmd *table, const char *name)
  * line and the final "." in one write, a larger one in IO_OUT_BUF pieces.
  */
 enum pop3_event
-pop3_stream(struct pop3_session *s, uint32_t idx, uint64_t body_lines)
+pop3_stream(struct pop3_session *s, uint32_t idx, uint64_t body_lines,
+    const char *status)
 {
 	struct sp_serve *r;
 	struct sp_err err;
@@ -65,9 +66,16 @@ pop3_stream(struct pop3_session *s, uint32_t idx, uint64_t body_lines)
 	size_t room;
 	char *p;
 
+	/* The reader checks the From_ line and reads the message (or its
+	 * first part): a mailbox cut under us gets -ERR, not "+OK" and then
+	 * an error in the middle of the text. */
 	if (sp_serve_open(s->mb, idx, body_lines == 0 ? SP_PART_HEADER :
-	    SP_PART_ALL, body_lines, SP_SERVE_DOTSTUFF, &r, &err) == -1)
-		n = -1;
+	    SP_PART_ALL, body_lines, SP_SERVE_DOTSTUFF, &r, &err) == -1) {
+		log_warnx("user=%s: reading message %u: %s", s->au.name,
+		    idx + 1, err.msg);
+		return POP3_SYSERR;
+	}
+	io_puts(&s->io, status);
 	s->io.transcript_quiet++;
 	while (n != -1) {
 		if ((p = io_reserve(&s->io, SP_SERVE_MIN, &room)) == NULL)

@@ -124,11 +124,13 @@ int pop3_serve(const struct pop3_cfg *cfg, int rfd, int wfd);
 const struct pop3_cmd *pop3_lookup(const struct pop3_cmd *table,
     const char *name);
 
-/* Stream PART of message IDX (0-based in the mailbox) dot-stuffed with
- * CRLF line ends, at most BODY_LINES body lines (UINT64_MAX: all), then
- * the terminating ".".  Returns POP3_DONE or POP3_SYSERR/POP3_IOERR. */
+/* STATUS (the "+OK ...\r\n" line), then PART of message IDX (0-based in
+ * the mailbox) dot-stuffed with CRLF line ends, at most BODY_LINES body
+ * lines (UINT64_MAX: all), then the terminating ".".  Returns POP3_DONE,
+ * or POP3_SYSERR (before STATUS when the message cannot be read at all;
+ * after part of it, the session must end) or POP3_IOERR. */
 enum pop3_event pop3_stream(struct pop3_session *s, uint32_t idx,
-    uint64_t body_lines);
+    uint64_t body_lines, const char *status);
 
 /* ---- auth.c: AUTHORIZATION --------------------------------------------- */
 

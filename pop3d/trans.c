@@ -15,6 +15,7 @@
  * line) and written by the next rewrite, so a UIDL needs no write.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,14 +163,15 @@ trans_list(struct pop3_session *s)
 static enum pop3_event
 trans_retr(struct pop3_session *s)
 {
+	char status[64];
 	enum pop3_event ev;
 	uint32_t i;
 
 	if ((ev = trans_msgnum(s, s->argv[0], &i)) != POP3_DONE)
 		return ev;
-	io_printf(&s->io, "+OK %llu octets\r\n",
+	snprintf(status, sizeof(status), "+OK %llu octets\r\n",
 	    (unsigned long long)sp_msg(s->mb, i)->size);
-	return pop3_stream(s, i, UINT64_MAX);
+	return pop3_stream(s, i, UINT64_MAX, status);
 }
 
 static enum pop3_event
@@ -188,8 +190,7 @@ trans_top(struct pop3_session *s)
 	/* A count beyond any message is the whole body. */
 	if (parse_uint(n, len, UINT64_MAX, &lines) == -1)
 		lines = UINT64_MAX;
-	io_puts(&s->io, "+OK top of message follows\r\n");
-	return pop3_stream(s, i, lines);
+	return pop3_stream(s, i, lines, "+OK top of message follows\r\n");
 }
 
 static enum pop3_event

@@ -807,6 +807,26 @@ test_new_mail_during_session(void **state)
 	fx_free(f);
 }
 
+/* A mailbox cut under the session by another program: RETR answers -ERR,
+ * never "+OK" followed by an error in the middle of the text, and the
+ * session ends. */
+static void
+test_mailbox_cut(void **state)
+{
+	const char *msgs[] = { seed_msg, three_lines_msg };
+	struct fx *f = fx_new(msgs, 2);
+	struct ts *t;
+
+	(void)state;
+	t = login(f);
+	assert_int_equal(truncate(f->lab.inbox, 10), 0);
+	ts_send(t, "RETR 2\r\n");
+	ts_expect(t, "-ERR [SYS/TEMP]");
+	ts_expect_eof(t, WAIT_MS);
+	assert_int_equal(ts_finish(t), 1);	/* a failure, logged */
+	fx_free(f);
+}
+
 /* A mailbox that cannot be used: the login gets [SYS/...] and the session
  * ends cleanly. */
 static void
@@ -909,6 +929,7 @@ main(void)
 		cmocka_unit_test(test_new_mail_during_session),
 		cmocka_unit_test(test_transcript),
 		cmocka_unit_test(test_mailbox_unusable),
+		cmocka_unit_test(test_mailbox_cut),
 	};
 
 	return cmocka_run_group_tests_name("pop3", tests, NULL, NULL);
