@@ -34,7 +34,6 @@ BENCH_IMAPD_SETS (default "10000x10,100000x10": messages x KiB mean) chooses
 the mailboxes.
 """
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -44,65 +43,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
+import compare_proto  # noqa: E402
 import gen_mbox  # noqa: E402
 import mslib  # noqa: E402
 import t_imapd  # noqa: E402
 
 REF = {"select": (0.41, 0.054), "fetchenv": (0.70, 0.082)}
 
-
-class Client:
-    """A minimal IMAP client that reads literals."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.n = 0
-        self.line()
-
-    def _fill(self):
-        d = self.s.recv(1 << 20)
-        if not d:
-            raise EOFError("server closed")
-        self.buf += d
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                ln = bytes(self.buf[:i])
-                del self.buf[:i + 2]
-                return ln
-            self._fill()
-
-    def skip(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        del self.buf[:n]
-
-    def cmd(self, text):
-        """Send TEXT; return the number of untagged responses."""
-        self.n += 1
-        tag = b"t%d" % self.n
-        self.s.sendall(tag + b" " + text.encode() + b"\r\n")
-        count = 0
-        while True:
-            ln = self.line()
-            while True:
-                m = re.search(rb"\{(\d+)\}$", ln)
-                if not m:
-                    break
-                self.skip(int(m.group(1)))
-                ln = self.line()
-            if ln.startswith(tag + b" "):
-                if not ln.startswith(tag + b" OK"):
-                    raise RuntimeError("%s: %r" % (text, ln))
-                return count
-            count += 1
-
-    def close(self):
-        self.s.close()
 
 
 def session_rss(lab):
@@ -125,15 +72,15 @@ def session_rss(lab):
 
 def login_select(port):
     t0 = time.perf_counter()
-    c = Client(port)
+    c = compare_proto.Imap(port)
     c.cmd("LOGIN etudiant Etudiant1")
-    n = c.cmd("SELECT INBOX")
+    n, _ = c.cmd("SELECT INBOX")
     return time.perf_counter() - t0, c, n
 
 
 def timed(c, text):
     t0 = time.perf_counter()
-    n = c.cmd(text)
+    n, _ = c.cmd(text)
     return time.perf_counter() - t0, n
 
 

@@ -16,9 +16,7 @@ of machine, not this run) are printed beside ours.
 BENCH_IMAPD2_SIZES=10000,100000 (default) chooses the mailbox sizes.
 """
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
+import compare_proto  # noqa: E402
 import gen_mbox  # noqa: E402
 import mslib  # noqa: E402
 import t_imapd_folders as F  # noqa: E402
@@ -65,62 +64,11 @@ def make_mbox(path, count, uid, gid):
     return size, hits
 
 
-class Client:
-    """A minimal IMAP client that reads literals properly."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.n = 0
-        self.line()
-
-    def _fill(self):
-        d = self.s.recv(1 << 20)
-        if not d:
-            raise EOFError("server closed")
-        self.buf += d
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                ln = bytes(self.buf[:i])
-                del self.buf[:i + 2]
-                return ln
-            self._fill()
-
-    def skip(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        del self.buf[:n]
-
-    def cmd(self, text):
-        """Send TEXT; return (untagged line count, untagged data, tagged)."""
-        self.n += 1
-        tag = b"b%d" % self.n
-        self.s.sendall(tag + b" " + text.encode() + b"\r\n")
-        count, data = 0, []
-        while True:
-            ln = self.line()
-            while True:
-                m = re.search(rb"\{(\d+)\}$", ln)
-                if not m:
-                    break
-                self.skip(int(m.group(1)))
-                ln = self.line()
-            if ln.startswith(tag + b" "):
-                if not ln.startswith(tag + b" OK"):
-                    raise RuntimeError("%s: %r" % (text, ln))
-                return count, data, ln
-            count += 1
-            if len(data) < 4:
-                data.append(ln)
-
-    def timed(self, text):
-        t0 = time.perf_counter()
-        r = self.cmd(text)
-        return time.perf_counter() - t0, r
+def timed(c, text, keep=None):
+    """(seconds, (untagged count, untagged lines starting with KEEP))."""
+    t0 = time.perf_counter()
+    r = c.cmd(text, keep)
+    return time.perf_counter() - t0, r
 
 
 def grep_time(path, word):
@@ -131,9 +79,9 @@ def grep_time(path, word):
 
 
 def search_ids(r):
-    _, data, _ = r
-    line = [d for d in data if d.startswith(b"* SEARCH")][0]
-    return line.split()[2:]
+    """The message numbers of a SEARCH timed with keep=b"* SEARCH"."""
+    _, kept = r
+    return kept[0].split()[2:]
 
 
 def bench(lab, port, inbox, count, uid, gid):
@@ -143,22 +91,22 @@ def bench(lab, port, inbox, count, uid, gid):
     with open(inbox, "rb") as f:		# page cache warm, as for Dovecot's
         while f.read(1 << 24):
             pass
-    c = Client(port)
+    c = compare_proto.Imap(port)
     c.cmd("LOGIN etudiant Etudiant1")
-    dt, _ = c.timed("SELECT INBOX")
+    dt, _ = timed(c, "SELECT INBOX")
     print("  SELECT (first open)                    %7.3f s" % dt)
     res = {"select": dt}
-    dt, r = c.timed("FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
+    dt, r = timed(c, "FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
     print("  FETCH 1:* (ENVELOPE BODYSTRUCTURE)     %7.3f s  (%d responses)"
           % (dt, r[0]))
     res["fetch"] = dt
-    dt, r = c.timed("FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)")
+    dt, r = timed(c, "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)")
     print("  FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE) %5.3f s" % dt)
     res["fetch_env"] = dt
     for name, word in (("rare", RARE), ("frequent", FREQUENT)):
         times, found = [], None
         for _ in range(3):
-            dt, r = c.timed("SEARCH BODY " + word.decode())
+            dt, r = timed(c, "SEARCH BODY " + word.decode(), b"* SEARCH")
             times.append(dt)
             found = search_ids(r)
         gdt, glines = grep_time(inbox, word)
@@ -172,13 +120,13 @@ def bench(lab, port, inbox, count, uid, gid):
         res["search_" + name] = (times[0], min(times))
     for keys in ("UNSEEN", "SUBJECT zanzibarite", "FROM alice",
                  "SENTSINCE 1-Jan-2026", "TEXT zanzibarite"):
-        dt, r = c.timed("SEARCH " + keys)
+        dt, r = timed(c, "SEARCH " + keys, b"* SEARCH")
         print("  SEARCH %-30s %7.3f s  (%d hits)"
               % (keys, dt, len(search_ids(r))))
         res["search " + keys] = dt
     c.cmd("CREATE Copies%d" % count)
     n = min(1000, count)
-    dt, r = c.timed("COPY 1:%d Copies%d" % (n, count))
+    dt, r = timed(c, "COPY 1:%d Copies%d" % (n, count))
     print("  COPY 1:%d                            %7.3f s" % (n, dt))
     res["copy"] = dt
     c.cmd("DELETE Copies%d" % count)

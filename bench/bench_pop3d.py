@@ -22,7 +22,6 @@ chooses the mailboxes.
 """
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "e2e"))
+import compare_proto  # noqa: E402
 import gen_mbox  # noqa: E402
 import t_pop3d as P  # noqa: E402
 
@@ -110,51 +110,8 @@ def generate(path, count, size):
         gen_mbox.generate(f, count=count, seed=1, avg=size)
 
 
-class Client:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-
-    def _until(self, end):
-        pos = 0
-        while True:
-            i = self.buf.find(end, pos)
-            if i >= 0:
-                data = bytes(self.buf[:i + len(end)])
-                del self.buf[:i + len(end)]
-                return data
-            pos = max(0, len(self.buf) - len(end))
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise EOFError("server closed")
-            self.buf += chunk
-
-    def line(self, cmd=None):
-        if cmd is not None:
-            self.s.sendall(cmd + b"\r\n")
-        r = self._until(b"\r\n")
-        if not r.startswith(b"+"):
-            raise RuntimeError("%r -> %r" % (cmd, r))
-        return r
-
-    def multi(self, cmd):
-        self.s.sendall(cmd + b"\r\n")
-        first = self._until(b"\r\n")
-        if not first.startswith(b"+OK"):
-            raise RuntimeError("%r -> %r" % (cmd, first))
-        return self._until(b"\r\n.\r\n")
-
-    def close(self):
-        self.s.close()
-
-
 def login(port):
-    c = Client(port)
-    c.line()
-    c.line(b"USER etudiant")
-    c.line(b"PASS Etudiant1")
-    return c
+    return compare_proto.Pop3(port, "etudiant", "Etudiant1")
 
 
 def list_session(port):

@@ -16,7 +16,7 @@ import time
 SOCK_TIMEOUT = 900      # seconds; a first open of a 1 GiB mbox can take minutes
 
 
-class Refused(Exception):
+class Refused(RuntimeError):
     """The server answered NO/BAD/-ERR: the feature is not there (yet)."""
 
 
