@@ -278,7 +278,8 @@ class Conn:
 
     def __init__(self, port, timeout=10.0, host="127.0.0.1"):
         self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.buf = b""
+        self.buf = bytearray()     # received; self.buf[self.pos:] is unread
+        self.pos = 0
 
     def __enter__(self):
         return self
@@ -294,24 +295,36 @@ class Conn:
     def send(self, line):
         self.send_raw(line + "\r\n")
 
-    def _fill(self):
-        chunk = self.sock.recv(65536)
+    def _fill(self, want=65536):
+        """Receive more; what was already read is dropped first, so that
+        reading N bytes in any pieces costs O(N)."""
+        chunk = self.sock.recv(max(65536, min(want, 1 << 20)))
         if not chunk:
             raise EOFError("connection closed by server")
+        if self.pos:
+            del self.buf[:self.pos]
+            self.pos = 0
         self.buf += chunk
 
     def readline(self):
-        while b"\n" not in self.buf:
+        seen = 0                    # unread bytes already searched
+        while True:
+            i = self.buf.find(b"\n", self.pos + seen)
+            if i >= 0:
+                break
+            seen = len(self.buf) - self.pos
             self._fill()
-        line, self.buf = self.buf.split(b"\n", 1)
+        line = bytes(self.buf[self.pos:i])
+        self.pos = i + 1
         if line.endswith(b"\r"):
             line = line[:-1]
         return line.decode("latin-1")
 
     def read_bytes(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        data, self.buf = self.buf[:n], self.buf[n:]
+        while len(self.buf) - self.pos < n:
+            self._fill(n - (len(self.buf) - self.pos))
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
         return data
 
     def cmd(self, line):
@@ -331,7 +344,7 @@ class Conn:
     def closed(self):
         """True when the server has closed the connection (and nothing is
         left unread)."""
-        if self.buf:
+        if len(self.buf) > self.pos:
             return False
         try:
             return self.sock.recv(1) == b""

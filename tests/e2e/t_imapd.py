@@ -315,21 +315,6 @@ def session_hwm(lab):
     return best
 
 
-def read_exact(c, n):
-    """N octets from mslib.Conn C in linear time (Conn.read_bytes grows
-    one bytes object and is quadratic on a 48 MiB literal)."""
-    chunks, got = [c.buf], len(c.buf)
-    while got < n:
-        d = c.sock.recv(1 << 20)
-        if not d:
-            raise EOFError("connection closed by server")
-        chunks.append(d)
-        got += len(d)
-    data = b"".join(chunks)
-    c.buf = data[n:]
-    return data[:n]
-
-
 def big_message_memory(lab, port):
     """FETCH (BODYSTRUCTURE BODY[]) of a 48 MiB message holds it once: the
     section comes from the MIME cache, not from a second copy."""
@@ -347,7 +332,7 @@ def big_message_memory(lab, port):
     head = c.readline()
     check(head.startswith("* 1 FETCH (BODYSTRUCTURE (") and
           head.endswith("{%d}" % len(served(big))), "big FETCH: %r" % head[:80])
-    data = read_exact(c, len(served(big)))
+    data = c.read_bytes(len(served(big)))
     check(data == served(big), "big BODY[] differs")
     check(c.readline() == ")", "big FETCH end")
     check(c.readline().startswith("c OK"), "big FETCH OK")

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spool.h"
@@ -24,6 +25,16 @@ tu_find(char *hay, size_t n, const char *needle)
 		if (memcmp(hay + i, needle, k) == 0)
 			return hay + i;
 	return NULL;
+}
+
+/* Seconds on the monotonic clock. */
+static inline double
+tu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static inline int

@@ -46,15 +46,6 @@ teardown(void **state)
 	return tu_rmdir(tdir);
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 copy_orig(void)
 {
@@ -159,13 +150,13 @@ run_trials(int foreign)
 
 	/* How long does an undisturbed rewrite take? */
 	copy_orig();
-	t0 = now();
+	t0 = tu_now();
 	pid = fork();
 	if (pid == 0)
 		delete_every_other();
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	dur = now() - t0;
+	dur = tu_now() - t0;
 	for (trial = 0; trial < TRIALS; trial++) {
 		char jp[600];
 		struct stat jst;
@@ -337,7 +328,7 @@ test_kill_delivery(void **state)
 	(void)state;
 	tu_write_mbox(mpath, 50);
 	base = file_size(mpath);
-	t0 = now();
+	t0 = tu_now();
 	pid = fork();
 	if (pid == 0) {
 		struct sp_err err;
@@ -347,7 +338,7 @@ test_kill_delivery(void **state)
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_int_equal(WEXITSTATUS(st), 0);
-	dur = now() - t0;
+	dur = tu_now() - t0;
 	assert_int_equal(truncate(mpath, base), 0);
 	for (trial = 0; trial < 16; trial++) {
 		static unsigned count[64];

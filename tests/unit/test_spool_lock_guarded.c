@@ -54,15 +54,6 @@ teardown(void **state)
 	return tu_rmdir(tdir);
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static off_t
 file_size(const char *path)
 {
@@ -171,13 +162,13 @@ test_guarded_kill_delivery(void **state)
 	pid_t pid;
 
 	(void)state;
-	t0 = now();
+	t0 = tu_now();
 	pid = start_delivery(m, BIG_LEN, &gfd);
 	assert_int_equal(sp_guard_watch(gfd, &note), 0);
 	close(gfd);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_int_equal(WEXITSTATUS(st), 0);
-	dur = now() - t0;
+	dur = tu_now() - t0;
 	assert_int_equal(truncate(mpath, base), 0);
 	for (trial = 0; trial < KILLS; trial++) {
 		unsigned count[32];
@@ -393,7 +384,7 @@ test_guard_gone_fallback(void **state)
 	pid_t pid;
 
 	(void)state;
-	t0 = now();
+	t0 = tu_now();
 	for (trial = -1; trial < 8; trial++) {
 		assert_int_equal(pipe(g), 0);
 		close(g[0]);		/* the guard is gone */
@@ -410,7 +401,7 @@ test_guard_gone_fallback(void **state)
 			/* undisturbed: delivered, nothing left */
 			assert_int_equal(waitpid(pid, &st, 0), pid);
 			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-			dur = now() - t0;
+			dur = tu_now() - t0;
 			assert_false(lock_stays());
 			assert_int_equal(file_size(mpath) > base, 1);
 			assert_int_equal(truncate(mpath, base), 0);
