@@ -52,24 +52,6 @@ REF = {"select": (0.41, 0.054), "fetchenv": (0.70, 0.082)}
 
 
 
-def session_rss(lab):
-    """VmHWM (KiB) of the imapd processes serving this lab, the largest."""
-    best = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            argv = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-            if not argv[0].endswith(b"imapd") or lab.spool.encode() not in argv:
-                continue
-            for ln in open("/proc/%s/status" % pid):
-                if ln.startswith("VmHWM:"):
-                    best = max(best, int(ln.split()[1]))
-        except (OSError, IndexError, ValueError):
-            continue
-    return best
-
-
 def login_select(port):
     t0 = time.perf_counter()
     c = compare_proto.Imap(port)
@@ -199,7 +181,7 @@ def bench_set(count, kib):
               "baseline cat: %.3f s" % (count, size / 1048576, gen, cat))
         dv = dovecot_start(lab, path)
         (s1, s2, f1, f2, f3, a1, lo1), c, ns = measure(port, count)
-        rss = session_rss(lab)
+        rss = t_imapd.session_hwm(lab)
         c.cmd("LOGOUT")
         c.close()
         if ns != (count, count, count):

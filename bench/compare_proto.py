@@ -11,7 +11,12 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests", "e2e"))
+import mslib  # noqa: E402
 
 SOCK_TIMEOUT = 900      # seconds; a first open of a 1 GiB mbox can take minutes
 
@@ -275,29 +280,6 @@ def retr_all(exe, port, user, password, count, limit, rss_root, rss_names):
 
 # ---- processes -------------------------------------------------------------
 
-def _children():
-    kids = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        kids.setdefault(ppid, []).append(int(d))
-    return kids
-
-
-def descendants(pid):
-    kids, out, todo = _children(), [], [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            out.append(k)
-            todo.append(k)
-    return out
-
-
 def _comm(pid):
     try:
         with open("/proc/%d/comm" % pid) as f:
@@ -311,7 +293,7 @@ def peak_rss_kib(root, names):
     NAMES: the process serving the session (ours: pop3d/imapd; popa3d;
     Dovecot's pop3/imap mail process)."""
     best = 0
-    for pid in descendants(root):
+    for pid in mslib.descendants(root):
         if _comm(pid) not in names:
             continue
         try:

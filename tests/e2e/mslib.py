@@ -66,6 +66,10 @@ API
     read_until(predicate) -> list of lines up to and including the first match
     read_bytes(n) -> bytes;  closed() -> True at EOF;  close()
 
+  write_mbox(lab, messages, user, mode) -> path: an mbox of MESSAGES owned
+        by lab.uid/lab.gid (set by the test);  served(m) -> the CRLF form
+  descendants(pid) -> every descendant process id
+
 As root: the servers run as root unless as_user= is given, and a passwd
 entry without uid:gid means "our uid", i.e. 0, which pop3d/imapd refuse to
 become.  So as root either start with as_user="nobody" (the whole lab then
@@ -195,6 +199,27 @@ def _listening(port):
     return False
 
 
+def write_mbox(lab, messages, user="etudiant", mode="wb"):
+    """Write MESSAGES (bytes, LF) as an mbox owned by LAB.uid/LAB.gid
+    (attributes the test sets), mode 0600; MODE "ab" appends."""
+    path = lab.mbox(user)
+    with open(path, mode) as f:
+        for m in messages:
+            f.write(b"From sender@example.org Mon Jan 16 13:09:16 2023\n")
+            f.write(m if m.endswith(b"\n") else m + b"\n")
+            f.write(b"\n")
+    os.chown(path, lab.uid, lab.gid)
+    os.chmod(path, 0o600)
+    return path
+
+
+def served(m):
+    """What a client is sent for message M (LF text): CRLF, a final line
+    end; before POP3 dot-stuffing."""
+    m = m if m.endswith(b"\n") else m + b"\n"
+    return m.replace(b"\n", b"\r\n")
+
+
 def _children_map():
     kids = {}
     for d in os.listdir("/proc"):
@@ -210,7 +235,8 @@ def _children_map():
     return kids
 
 
-def _descendants(pid):
+def descendants(pid):
+    """Every descendant process id of PID (from /proc)."""
     kids, out, todo = _children_map(), [], [pid]
     while todo:
         for k in kids.get(todo.pop(), []):
@@ -556,7 +582,7 @@ class Lab:
         """Stop a launcher and every server it started.  xinetd puts each
         server in a session of its own, so the servers are found as the
         launcher's descendants, not by process group."""
-        pids = [launch.proc.pid] + _descendants(launch.proc.pid)
+        pids = [launch.proc.pid] + descendants(launch.proc.pid)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in pids:
                 try:

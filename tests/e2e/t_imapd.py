@@ -69,21 +69,8 @@ def msg(n, body_lines=3):
     return (b"From: sender%d@example.org\nSubject: message %d\n\n" % (n, n)) + body
 
 
-def write_mbox(lab, messages, user="etudiant", mode="wb"):
-    path = lab.mbox(user)
-    with open(path, mode) as f:
-        for m in messages:
-            f.write(b"From sender@example.org Mon Jan 16 13:09:16 2023\n")
-            f.write(m if m.endswith(b"\n") else m + b"\n")
-            f.write(b"\n")
-    os.chown(path, lab.uid, lab.gid)
-    os.chmod(path, 0o600)
-    return path
-
-
-def served(m):
-    m = m if m.endswith(b"\n") else m + b"\n"
-    return m.replace(b"\n", b"\r\n")
+write_mbox = mslib.write_mbox
+served = mslib.served
 
 
 def imap(port):

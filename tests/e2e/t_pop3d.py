@@ -67,23 +67,8 @@ def make_lab(launcher=None, tmpdir=None):
     return lab
 
 
-def write_mbox(lab, messages, user="etudiant", mode="wb"):
-    """Write MESSAGES (bytes, LF) as an mbox owned by the lab's user."""
-    path = lab.mbox(user)
-    with open(path, mode) as f:
-        for m in messages:
-            f.write(b"From sender@example.org Mon Jan 16 13:09:16 2023\n")
-            f.write(m if m.endswith(b"\n") else m + b"\n")
-            f.write(b"\n")
-    os.chown(path, lab.uid, lab.gid)
-    os.chmod(path, 0o600)
-    return path
-
-
-def served(m):
-    """What RETR must send for message M (before dot-stuffing)."""
-    m = m if m.endswith(b"\n") else m + b"\n"
-    return m.replace(b"\n", b"\r\n")
+write_mbox = mslib.write_mbox
+served = mslib.served
 
 
 def login(lab, port):

@@ -198,7 +198,7 @@ def stops_reading(lab):
         pass
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if not [p for p in mslib._descendants(launcher) if mslib._alive(p)]:
+        if not [p for p in mslib.descendants(launcher) if mslib._alive(p)]:
             break
         time.sleep(0.2)
     else:

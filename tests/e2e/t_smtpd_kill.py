@@ -43,7 +43,7 @@ def uid_of(pid):
 def delivery_pids(lab, port, owner_uid):
     """smtpd processes of this launcher running as the mailbox owner."""
     out = []
-    for pid in mslib._descendants(lab._launches[port].proc.pid):
+    for pid in mslib.descendants(lab._launches[port].proc.pid):
         try:
             with open("/proc/%d/comm" % pid) as f:
                 if f.read().strip() != "smtpd":

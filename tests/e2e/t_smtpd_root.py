@@ -33,7 +33,7 @@ def ids(pid):
 def smtpd_procs(lab, port):
     launcher = lab._launches[port].proc.pid
     out = []
-    for pid in mslib._descendants(launcher):
+    for pid in mslib.descendants(launcher):
         try:
             uids, name, root = ids(pid)
         except (OSError, KeyError):

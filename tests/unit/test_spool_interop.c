@@ -53,24 +53,6 @@ have(const char *prog)
 	return system(cmd) == 0;
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	*len = fread(b, 1, (size_t)n, f);
-	fclose(f);
-	return b;
-}
-
 static void
 run(const char *cmd)
 {
@@ -124,7 +106,7 @@ test_python_reads_ours(void **state)
 	snprintf(path, sizeof path, "%s/py.count", tdir);
 	{
 		size_t n;
-		char *c = slurp(path, &n);
+		char *c = tu_slurp(path, &n);
 
 		assert_non_null(c);
 		c[n] = '\0';
@@ -136,7 +118,7 @@ test_python_reads_ours(void **state)
 		size_t elen = stored_body(id, exp), glen;
 
 		snprintf(path, sizeof path, "%s/py.%u", tdir, id);
-		got = slurp(path, &glen);
+		got = tu_slurp(path, &glen);
 		assert_non_null(got);
 		assert_int_equal(glen, elen);
 		assert_memory_equal(got, exp, elen);
@@ -339,7 +321,7 @@ doveadm(const char *args, const char *out)
 		size_t n;
 
 		snprintf(path, sizeof path, "%s/%s", dvdir, out);
-		c = slurp(path, &n);
+		c = tu_slurp(path, &n);
 		fail_msg("doveadm %s failed: %.*s", args, c ? (int)n : 0, c ? c : "");
 	}
 }
@@ -491,7 +473,7 @@ test_formail_reads_ours(void **state)
 	snprintf(cmd, sizeof cmd, "formail -s echo x < '%s' | wc -l > '%s'",
 	    mpath, path);
 	run(cmd);
-	c = slurp(path, &n);
+	c = tu_slurp(path, &n);
 	c[n] = '\0';
 	assert_int_equal(atoi(c), 20);
 	free(c);

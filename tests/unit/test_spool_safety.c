@@ -59,25 +59,6 @@ deliver_id(const char *path, unsigned id, long long cap, struct sp_err *err)
 	return sp_deliver(&t, "x@example.org", 1700000000, m, len, err);
 }
 
-/* The whole file in memory (for byte-identity checks). */
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	*len = fread(b, 1, (size_t)n, f);
-	fclose(f);
-	return b;
-}
-
 static void
 test_names(void **state)
 {
@@ -206,11 +187,11 @@ test_cap(void **state)
 
 	(void)state;
 	assert_int_equal(deliver_id(mpath, 1, 0, &err), 0);
-	a = slurp(mpath, &al);
+	a = tu_slurp(mpath, &al);
 	assert_int_equal(deliver_id(mpath, 2, (long long)al + 10, &err), -1);
 	assert_int_equal(err.cls, SP_PERMFAIL);
 	assert_string_equal(err.dsn, "5.2.2");
-	b = slurp(mpath, &bl);
+	b = tu_slurp(mpath, &bl);
 	assert_int_equal(al, bl);
 	assert_memory_equal(a, b, al);
 	free(a);
@@ -229,7 +210,7 @@ test_efbig(void **state)
 	(void)state;
 	for (i = 0; i < 5; i++)
 		assert_int_equal(deliver_id(mpath, (unsigned)i, 0, &err), 0);
-	a = slurp(mpath, &al);
+	a = tu_slurp(mpath, &al);
 	pid = fork();
 	if (pid == 0) {
 		struct rlimit rl;
@@ -253,7 +234,7 @@ test_efbig(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	b = slurp(mpath, &bl);
+	b = tu_slurp(mpath, &bl);
 	assert_int_equal(al, bl);
 	assert_memory_equal(a, b, al);
 	free(a);
@@ -288,10 +269,10 @@ test_enospc(void **state)
 	assert_true(id < 400);
 	assert_int_equal(err.cls, SP_TEMPFAIL);
 	assert_string_equal(err.dsn, "4.3.0");
-	a = slurp(path, &al);
+	a = tu_slurp(path, &al);
 	/* Again: still refused, still byte-identical. */
 	assert_int_equal(deliver_id(path, id, 0, &err), -1);
-	b = slurp(path, &bl);
+	b = tu_slurp(path, &bl);
 	assert_int_equal(al, bl);
 	assert_memory_equal(a, b, al);
 	free(b);
