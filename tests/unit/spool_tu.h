@@ -27,26 +27,6 @@ tu_find(char *hay, size_t n, const char *needle)
 	return NULL;
 }
 
-/* The whole file PATH in memory (one byte more allocated, for a NUL);
- * *LEN its size; NULL if it cannot be read. */
-static inline char *
-tu_slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	*len = b != NULL ? fread(b, 1, (size_t)n, f) : 0;
-	fclose(f);
-	return b;
-}
-
 /* Seconds on the monotonic clock. */
 static inline double
 tu_now(void)

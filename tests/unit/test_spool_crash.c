@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "spool_tu.h"
+#include "tfixture.h"
 
 #define NMSG		2000	/* the brief's figure */
 #define TRIALS		32	/* kills per run (brief: 30 or more) */
@@ -516,23 +517,6 @@ put(const char *path, const char *a, size_t al, const char *b, size_t bl,
 	fclose(f);
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	*len = fread(b, 1, (size_t)n, f);
-	fclose(f);
-	return b;
-}
-
 /* Offset of message I in buffer B (the I-th separator). */
 static size_t
 msg_off(const char *b, size_t n, unsigned i)
@@ -560,7 +544,8 @@ test_recovery_rules(void **state)
 	(void)state;
 	snprintf(jp, sizeof jp, "%s/.user.journal", tdir);
 	assert_int_equal(tu_write_mbox(mpath, 100), 0);
-	o = slurp(mpath, &ol);
+	o = tf_slurp(mpath, &ol);
+	assert_non_null(o);
 	fl = tu_stored(NMSG, "foreign@example.org", fbuf);
 	p = msg_off(o, ol, 10);
 	p2 = msg_off(o, ol, 20);
@@ -641,7 +626,8 @@ test_recovery_rules(void **state)
 			if (foreign)
 				memcpy(want + p + cl, fbuf, fl);
 		}
-		got = slurp(mpath, &gl);
+		got = tf_slurp(mpath, &gl);
+		assert_non_null(got);
 		if (gl != wl || memcmp(got, want, wl) != 0) {
 			for (k = 0; k < gl && k < wl && got[k] == want[k]; k++)
 				;

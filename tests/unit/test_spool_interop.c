@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "spool_tu.h"
+#include "tfixture.h"
 
 #define NMSG	60
 
@@ -106,7 +107,7 @@ test_python_reads_ours(void **state)
 	snprintf(path, sizeof path, "%s/py.count", tdir);
 	{
 		size_t n;
-		char *c = tu_slurp(path, &n);
+		char *c = tf_slurp(path, &n);
 
 		assert_non_null(c);
 		c[n] = '\0';
@@ -118,7 +119,7 @@ test_python_reads_ours(void **state)
 		size_t elen = stored_body(id, exp), glen;
 
 		snprintf(path, sizeof path, "%s/py.%u", tdir, id);
-		got = tu_slurp(path, &glen);
+		got = tf_slurp(path, &glen);
 		assert_non_null(got);
 		assert_int_equal(glen, elen);
 		assert_memory_equal(got, exp, elen);
@@ -321,7 +322,7 @@ doveadm(const char *args, const char *out)
 		size_t n;
 
 		snprintf(path, sizeof path, "%s/%s", dvdir, out);
-		c = tu_slurp(path, &n);
+		c = tf_slurp(path, &n);
 		fail_msg("doveadm %s failed: %.*s", args, c ? (int)n : 0, c ? c : "");
 	}
 }
@@ -473,7 +474,7 @@ test_formail_reads_ours(void **state)
 	snprintf(cmd, sizeof cmd, "formail -s echo x < '%s' | wc -l > '%s'",
 	    mpath, path);
 	run(cmd);
-	c = tu_slurp(path, &n);
+	c = tf_slurp(path, &n);
 	c[n] = '\0';
 	assert_int_equal(atoi(c), 20);
 	free(c);

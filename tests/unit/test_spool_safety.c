@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "spool_tu.h"
+#include "tfixture.h"
 
 static char tdir[256], mpath[512];
 
@@ -187,11 +188,11 @@ test_cap(void **state)
 
 	(void)state;
 	assert_int_equal(deliver_id(mpath, 1, 0, &err), 0);
-	a = tu_slurp(mpath, &al);
+	a = tf_slurp(mpath, &al);
 	assert_int_equal(deliver_id(mpath, 2, (long long)al + 10, &err), -1);
 	assert_int_equal(err.cls, SP_PERMFAIL);
 	assert_string_equal(err.dsn, "5.2.2");
-	b = tu_slurp(mpath, &bl);
+	b = tf_slurp(mpath, &bl);
 	assert_int_equal(al, bl);
 	assert_memory_equal(a, b, al);
 	free(a);
@@ -210,7 +211,7 @@ test_efbig(void **state)
 	(void)state;
 	for (i = 0; i < 5; i++)
 		assert_int_equal(deliver_id(mpath, (unsigned)i, 0, &err), 0);
-	a = tu_slurp(mpath, &al);
+	a = tf_slurp(mpath, &al);
 	pid = fork();
 	if (pid == 0) {
 		struct rlimit rl;
@@ -234,7 +235,7 @@ test_efbig(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
-	b = tu_slurp(mpath, &bl);
+	b = tf_slurp(mpath, &bl);
 	assert_int_equal(al, bl);
 	assert_memory_equal(a, b, al);
 	free(a);
@@ -269,10 +270,10 @@ test_enospc(void **state)
 	assert_true(id < 400);
 	assert_int_equal(err.cls, SP_TEMPFAIL);
 	assert_string_equal(err.dsn, "4.3.0");
-	a = tu_slurp(path, &al);
+	a = tf_slurp(path, &al);
 	/* Again: still refused, still byte-identical. */
 	assert_int_equal(deliver_id(path, id, 0, &err), -1);
-	b = tu_slurp(path, &bl);
+	b = tf_slurp(path, &bl);
 	assert_int_equal(al, bl);
 	assert_memory_equal(a, b, al);
 	free(b);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "spool_tu.h"
+#include "tfixture.h"
 
 static char tdir[256], mpath[512];
 
@@ -48,23 +49,6 @@ put_file(const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-}
-
-static char *
-slurp(size_t *len)
-{
-	FILE *f = fopen(mpath, "rb");
-	char *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	*len = fread(b, 1, (size_t)n, f);
-	fclose(f);
-	return b;
 }
 
 static void
@@ -258,14 +242,16 @@ test_inplace_no_move(void **state)
 		deliver_id((unsigned)i);
 	assert_int_equal(sp_open(mpath, SP_RDWR, &mb, &err), 0);
 	assert_int_equal(sp_sync(mb, NULL, NULL, &err), 0);	/* persist */
-	a = slurp(&al);
+	a = tf_slurp(mpath, &al);
+	assert_non_null(a);
 	n = sp_count(mb);
 	assert_int_equal(n, 20);
 	lo = sp_msg(mb, 7)->hdr_off;
 	hi = sp_msg(mb, 7)->body_off;
 	sp_set_state(mb, 7, SP_SEEN | SP_ANSWERED | SP_FLAGGED | SP_DRAFT, 0);
 	assert_int_equal(sp_sync(mb, NULL, NULL, &err), 0);
-	b = slurp(&bl);
+	b = tf_slurp(mpath, &bl);
+	assert_non_null(b);
 	assert_int_equal(al, bl);
 	for (i = 0; i < al; i++)
 		if (a[i] != b[i] && ((off_t)i < lo || (off_t)i >= hi))
@@ -277,7 +263,8 @@ test_inplace_no_move(void **state)
 	sp_set_state(mb, 7, SP_SEEN | SP_ANSWERED | SP_FLAGGED | SP_DRAFT,
 	    1u << sp_keyword_index(mb, "$Label1", 1));
 	assert_int_equal(sp_sync(mb, NULL, NULL, &err), 0);
-	b = slurp(&bl);
+	b = tf_slurp(mpath, &bl);
+	assert_non_null(b);
 	assert_int_equal(al, bl);
 	for (i = 0; i < al; i++)
 		if (a[i] != b[i] && ((off_t)i < lo || (off_t)i >= hi) &&
